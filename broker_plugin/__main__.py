@@ -1,0 +1,3 @@
+from broker_plugin.cli import main
+
+main()
