@@ -28,6 +28,7 @@ from broker_plugin.errors import UserError
 from broker_plugin.lightcurve import LightCurve
 
 DEFAULT_LENGTH = 300
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class FeatureSettingsError(UserError, ValueError):
@@ -150,19 +151,25 @@ def featurise_segments(
         time, mag, curve = time[~repeat], mag[~repeat], curve[~repeat]
 
     same_curve = curve[1:] == curve[:-1]
-    dt = np.diff(time)[same_curve]
-    dm = np.diff(mag)[same_curve]
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowing pairs are dropped below
+        dt = np.diff(time)[same_curve]
+        dm = np.diff(mag)[same_curve]
     pair_curve = curve[:-1][same_curve] if curve.size else curve
+
+    def per_pair_quantile(values: np.ndarray, q: float) -> np.ndarray:
+        return segment_quantile(values, pair_curve, n_curves, q)[pair_curve]
 
     keep = np.ones(dt.size, dtype=bool)
     if settings.dm_quantile_low is not None:
-        keep &= dm >= segment_quantile(dm, pair_curve, n_curves, settings.dm_quantile_low)[pair_curve]
+        keep &= dm >= per_pair_quantile(dm, settings.dm_quantile_low)
     if settings.dm_quantile_high is not None:
-        keep &= dm <= segment_quantile(dm, pair_curve, n_curves, settings.dm_quantile_high)[pair_curve]
+        keep &= dm <= per_pair_quantile(dm, settings.dm_quantile_high)
     if settings.dt_quantile_low is not None:
-        keep &= dt >= segment_quantile(dt, pair_curve, n_curves, settings.dt_quantile_low)[pair_curve]
+        keep &= dt >= per_pair_quantile(dt, settings.dt_quantile_low)
     if settings.max_dt is not None:
         keep &= dt < settings.max_dt
+    # Pairs that would overflow float32 (absurd magnitudes or times) cannot be represented.
+    keep &= (np.abs(dt) < _FLOAT32_MAX) & (np.abs(dm) < _FLOAT32_MAX)
     dt, dm, pair_curve = dt[keep], dm[keep], pair_curve[keep]
 
     # Keep the most recent `length` pairs of each curve, left-aligned, zero-padded.
@@ -200,5 +207,6 @@ def segment_quantile(
     fraction = position - low
     base = starts[present]
     lo_value, hi_value = ordered[base + low], ordered[base + high]
-    result[present] = lo_value + fraction * (hi_value - lo_value)
+    with np.errstate(over="ignore", invalid="ignore"):
+        result[present] = lo_value + fraction * (hi_value - lo_value)
     return result
