@@ -1,0 +1,97 @@
+"""Liveness and readiness state of a running plugin, updated by the consumer loop.
+
+Kubernetes asks two different questions, and each maps to one fact the loop knows:
+
+* liveness (``/healthz``): is the poll loop still turning? The loop calls :meth:`Health.tick`
+  on every poll (including empty polls); if no tick came for ``liveness_timeout`` seconds the
+  process is stuck (deadlock, hung broker call) and should be restarted. Keep the timeout
+  well above the longest batch (decode + inference + produce + commit) so a slow batch is
+  not mistaken for a hang.
+* readiness (``/readyz``): can it do work? The model is loaded and the consumer is running
+  (subscribed to its topics). Assigned partitions are reported but not required by default:
+  with more pods than partitions an idle pod is healthy, and making it unready would stall
+  rolling updates and PodDisruptionBudgets for no gain (set ``require_assignment`` to
+  change that).
+
+Wiring::
+
+    health = Health(liveness_timeout=60)
+    health.model_loaded(card.version)   # after onnxruntime built the session
+    health.consumer_running(True)       # after subscribe(); False on shutdown
+    health.partitions_assigned(n)       # from on_assign / on_revoke callbacks
+    health.tick()                       # every poll
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe's answer: ok, and a JSON-able detail for humans and `kubectl describe`."""
+
+    ok: bool
+    detail: dict[str, Any]
+
+
+class Health:
+    """Thread-safe health facts; the HTTP server reads them, the consumer loop writes them."""
+
+    def __init__(self, liveness_timeout: float = 60.0, require_assignment: bool = False) -> None:
+        if liveness_timeout <= 0:
+            raise ValueError(f"liveness_timeout must be positive, got {liveness_timeout}")
+        self.liveness_timeout = float(liveness_timeout)
+        self.require_assignment = require_assignment
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._last_tick: float | None = None
+        self._model_version: str | None = None
+        self._running = False
+        self._partitions = 0
+
+    def tick(self) -> None:
+        with self._lock:
+            self._last_tick = time.monotonic()
+
+    def model_loaded(self, version: str) -> None:
+        with self._lock:
+            self._model_version = version
+
+    def consumer_running(self, running: bool) -> None:
+        with self._lock:
+            self._running = running
+
+    def partitions_assigned(self, count: int) -> None:
+        with self._lock:
+            self._partitions = int(count)
+
+    def liveness(self, now: float | None = None) -> Probe:
+        """Alive while the loop ticked within the timeout (or start-up is within it)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            reference = self._last_tick if self._last_tick is not None else self._started
+            age = now - reference
+            ticked = self._last_tick is not None
+        return Probe(
+            ok=age <= self.liveness_timeout,
+            detail={"seconds_since_tick" if ticked else "seconds_since_start": round(age, 3),
+                    "timeout": self.liveness_timeout},
+        )
+
+    def readiness(self) -> Probe:
+        with self._lock:
+            ok = self._model_version is not None and self._running
+            if self.require_assignment:
+                ok = ok and self._partitions > 0
+            return Probe(
+                ok=ok,
+                detail={
+                    "model_version": self._model_version,
+                    "consumer_running": self._running,
+                    "assigned_partitions": self._partitions,
+                },
+            )
