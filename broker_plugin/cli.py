@@ -47,5 +47,186 @@ def features(
     console.print(table)
 
 
+def _env(name: str) -> str:
+    return f"BROKER_PLUGIN_{name}"
+
+
+@app.command()
+def run(
+    bootstrap_servers: str = typer.Option(
+        ..., envvar=_env("BOOTSTRAP_SERVERS"), help="Kafka bootstrap servers, host:port[,...]."
+    ),
+    input_topic: list[str] = typer.Option(
+        ..., envvar=_env("INPUT_TOPIC"), help="Alert topic(s); repeat or comma-separate."
+    ),
+    output_topic: str = typer.Option(
+        ..., envvar=_env("OUTPUT_TOPIC"), help="Topic for classification records."
+    ),
+    dlq_topic: str = typer.Option(
+        ..., envvar=_env("DLQ_TOPIC"), help="Dead-letter topic for undecodable/invalid input."
+    ),
+    group_id: str = typer.Option(..., envvar=_env("GROUP_ID"), help="Kafka consumer group."),
+    model: Path = typer.Option(
+        ..., envvar=_env("MODEL"), help="Model directory (model.onnx + model_card.json)."
+    ),
+    schema_registry_url: str | None = typer.Option(
+        None, envvar=_env("SCHEMA_REGISTRY_URL"), help="Confluent schema registry URL."
+    ),
+    schema_dir: Path | None = typer.Option(
+        None, envvar=_env("SCHEMA_DIR"), help="Directory of .avsc schemas (instead of a registry)."
+    ),
+    metrics_port: int | None = typer.Option(
+        None, envvar=_env("METRICS_PORT"), help="Serve /metrics, /healthz, /readyz on this port."
+    ),
+    max_messages: int | None = typer.Option(
+        None, envvar=_env("MAX_MESSAGES"), help="Stop cleanly after N input messages."
+    ),
+    batch_size: int = typer.Option(500, envvar=_env("BATCH_SIZE"), help="Messages per batch."),
+    batch_wait_ms: int = typer.Option(
+        200, envvar=_env("BATCH_WAIT_MS"), help="Max wait after a batch's first message."
+    ),
+    exactly_once: bool = typer.Option(
+        False, envvar=_env("EXACTLY_ONCE"), help="Kafka transactions instead of at-least-once."
+    ),
+    transactional_id: str | None = typer.Option(
+        None, envvar=_env("TRANSACTIONAL_ID"), help="Exactly-once: stable id per replica."
+    ),
+    group_instance_id: str | None = typer.Option(
+        None, envvar=_env("GROUP_INSTANCE_ID"), help="Static membership id (e.g. the pod name)."
+    ),
+    output_format: str = typer.Option(
+        "avro", envvar=_env("OUTPUT_FORMAT"), help="avro (Confluent wire format) or json."
+    ),
+    inference_threads: int = typer.Option(
+        1, envvar=_env("INFERENCE_THREADS"), help="onnxruntime intra-op threads."
+    ),
+    kafka_setting: list[str] = typer.Option(
+        [],
+        "--kafka-setting",
+        "-X",
+        envvar=_env("KAFKA_SETTINGS"),
+        help="librdkafka key=value pass-through (SASL/SSL...); repeatable.",
+    ),
+    sasl_password: str | None = typer.Option(
+        None,
+        envvar=_env("SASL_PASSWORD"),
+        help="sasl.password (prefer the env var: it stays out of the process list).",
+    ),
+    log_level: str = typer.Option("INFO", envvar=_env("LOG_LEVEL"), help="Logging level."),
+) -> None:
+    """Consume alerts from Kafka, classify them, produce one record per alert (a service)."""
+    import json
+    import logging
+
+    from broker_plugin.serving.config import ServingConfig, parse_kafka_settings, split_topics
+    from broker_plugin.serving.consumer import AlertConsumer
+    from broker_plugin.serving.service import make_observer, make_pipeline, make_serializer
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = parse_kafka_settings(kafka_setting)
+    if sasl_password:
+        settings["sasl.password"] = sasl_password
+    config = ServingConfig(
+        bootstrap_servers=bootstrap_servers,
+        input_topics=split_topics(input_topic),
+        output_topic=output_topic,
+        dlq_topic=dlq_topic,
+        group_id=group_id,
+        model_dir=model,
+        schema_registry_url=schema_registry_url,
+        schema_dir=schema_dir,
+        metrics_port=metrics_port,
+        max_messages=max_messages,
+        batch_size=batch_size,
+        batch_wait_ms=batch_wait_ms,
+        exactly_once=exactly_once,
+        transactional_id=transactional_id,
+        group_instance_id=group_instance_id,
+        output_format=output_format,
+        inference_threads=inference_threads,
+        kafka_settings=settings,
+    )
+    logging.getLogger("broker_plugin").info("config %s", json.dumps(config.describe()))
+    pipeline = make_pipeline(model, schema_registry_url, schema_dir, inference_threads)
+    observer, server = make_observer(pipeline, metrics_port)
+    try:
+        summary = AlertConsumer(config, pipeline, make_serializer(config), observer).run()
+    finally:
+        if server is not None:
+            server.close()
+    console.print(
+        f"consumed {summary.consumed}, classified {summary.classified}, "
+        f"dead-lettered {summary.dead_lettered} ({summary.stopped_by or 'end'})"
+    )
+
+
+@app.command()
+def classify(
+    inputs: list[Path] = typer.Argument(
+        ..., help="Alert files (.avro containers, wire-format dumps) or light-curve directories."
+    ),
+    model: Path = typer.Option(..., envvar=_env("MODEL"), help="Model directory."),
+    out: Path = typer.Option(..., "--out", help="Output file: .jsonl or .parquet."),
+    rejects: Path | None = typer.Option(
+        None, help="Where rejected inputs go (.jsonl); default: <out stem>.rejects.jsonl."
+    ),
+    schema_registry_url: str | None = typer.Option(None, envvar=_env("SCHEMA_REGISTRY_URL")),
+    schema_dir: Path | None = typer.Option(None, envvar=_env("SCHEMA_DIR")),
+    batch_size: int = typer.Option(500, help="Alerts per batch (as in `run`)."),
+) -> None:
+    """Replay without Kafka: classify alert files or light curves, same code path as `run`."""
+    from broker_plugin.serving.replay import classify_files
+
+    summary = classify_files(
+        inputs,
+        model,
+        out,
+        rejects=rejects,
+        registry_url=schema_registry_url,
+        schema_dir=schema_dir,
+        batch_size=batch_size,
+        progress=True,
+    )
+    console.print(
+        f"{summary.classified} classified -> {out}; {summary.rejected} rejected"
+        + (f" -> {summary.rejects_path}" if summary.rejected else "")
+    )
+
+
+@app.command()
+def produce(
+    bootstrap_servers: str = typer.Option(..., envvar=_env("BOOTSTRAP_SERVERS")),
+    from_dir: Path = typer.Option(..., "--from", help="Light-curve directory to turn into alerts."),
+    fmt: str = typer.Option("lsst", "--format", help="lsst, ztf or compact."),
+    topic: str = typer.Option(..., help="Topic to publish to."),
+    schema_version: str = typer.Option("11.1", help="LSST schema version (lsst format)."),
+    alerts_per_object: int = typer.Option(
+        1, help="K alerts per object at its last K epochs, each with the history before it."
+    ),
+    limit: int | None = typer.Option(None, help="Use only the first N objects."),
+    kafka_setting: list[str] = typer.Option([], "--kafka-setting", "-X"),
+) -> None:
+    """Publish a light-curve directory as alert packets (wire format), for demos and load."""
+    from broker_plugin.serving.config import parse_kafka_settings
+    from broker_plugin.serving.produce import produce_alerts
+
+    counts = produce_alerts(
+        bootstrap_servers,
+        from_dir,
+        fmt,
+        topic,
+        schema_version=schema_version,
+        alerts_per_object=alerts_per_object,
+        limit=limit,
+        kafka_settings=parse_kafka_settings(kafka_setting),
+    )
+    console.print(
+        f"produced {counts.alerts} {fmt} alerts for {counts.objects} objects to {topic} "
+        f"({counts.bytes / 1e6:.1f} MB)"
+    )
+
+
 def main() -> None:
     run_app(app, "broker-plugin")

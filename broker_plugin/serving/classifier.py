@@ -1,0 +1,71 @@
+"""The model as serving sees it: an onnxruntime session plus the card that says how to feed it.
+
+The card is the single source of the classes, the feature settings and `min_points`, so a
+model and its pre-processing can never drift apart. Sessions run with a fixed, small thread
+count (one per core is the unit we scale by: more pods, not more threads per pod).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from broker_plugin.model_card import ModelCard, ModelCardError, load_model_dir
+
+
+class Classifier:
+    """`predict(x)` → (N, n_classes) float32 probabilities for (N, 2, length) features."""
+
+    def __init__(self, model_dir: str | Path, threads: int = 1, verify: bool = True) -> None:
+        import onnxruntime as ort
+
+        self.onnx_path, self.card = load_model_dir(model_dir, verify=verify)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.session = ort.InferenceSession(
+            str(self.onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._check_contract(self.card)
+
+    def _check_contract(self, card: ModelCard) -> None:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if card.input_name not in inputs or card.output_name not in outputs:
+            raise ModelCardError(
+                f"{self.onnx_path}: graph has inputs {sorted(inputs)} and outputs "
+                f"{sorted(outputs)}, the card expects {card.input_name!r} -> "
+                f"{card.output_name!r}; re-export the model"
+            )
+        n_out = outputs[card.output_name].shape[-1]
+        if isinstance(n_out, int) and n_out != len(card.classes):
+            raise ModelCardError(
+                f"{self.onnx_path}: graph outputs {n_out} classes, card lists "
+                f"{len(card.classes)} ({card.classes}); re-export the model"
+            )
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.card.classes)
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+    def predict(self, x: np.ndarray, chunk: int = 1024) -> np.ndarray:
+        """Probabilities for a feature batch; large batches run in chunks to bound memory."""
+        n = x.shape[0]
+        if n == 0:
+            return np.zeros((0, len(self.card.classes)), dtype=np.float32)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        parts = [
+            self.session.run([self.card.output_name], {self.card.input_name: x[i : i + chunk]})[0]
+            for i in range(0, n, chunk)
+        ]
+        return np.concatenate(parts).astype(np.float32, copy=False)

@@ -1,0 +1,393 @@
+"""`broker-plugin run`: the Kafka service loop (consume → classify → produce → commit).
+
+Lifecycle of one batch, modelled on AMPEL's LSST consumer:
+
+1. collect up to `batch_size` messages, waiting at most `batch_wait_ms` after the first one,
+   in poll slices of `poll_slice_ms` so a signal is heard within a slice;
+2. classify them with the transport-free `AlertPipeline` (the code `classify` uses too);
+3. produce one output record per alert (key = object id) and one dead letter per reject;
+4. at-least-once (default): flush, require a positive delivery report for every record of
+   the batch, then commit the next offsets synchronously. A failed delivery stops the loop
+   *without* committing, so the batch is redelivered after restart.
+   Exactly-once (`--exactly-once`): the batch's records and its offsets go in one Kafka
+   transaction (`send_offsets_to_transaction`); an abortable failure aborts and rewinds.
+
+Auto-commit and auto offset-store are off; assignment is cooperative-sticky (optionally with
+static membership); on revoke or loss, buffered messages of those partitions are dropped
+(their new owner re-reads them). SIGTERM/SIGINT finish the batch in hand, flush, commit and
+close (leaving the group). Known transient librdkafka errors are named and ridden out; fatal
+ones raise (see kafka_errors).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from broker_plugin.serving.config import ServingConfig
+from broker_plugin.serving.dlq import dead_letter_headers
+from broker_plugin.serving.kafka_errors import (
+    LOST_OWNERSHIP_CODES,
+    FatalKafkaError,
+    error_name,
+    is_transient,
+    raise_fatal,
+)
+from broker_plugin.serving.output import OutputSerializer
+from broker_plugin.serving.pipeline import AlertPipeline, BatchOutcome
+from broker_plugin.serving.timing import StageTimes
+
+log = logging.getLogger("broker_plugin.consumer")
+
+
+class DeliveryFailedError(RuntimeError):
+    """Output or dead-letter records were not acknowledged; offsets were not committed."""
+
+
+@dataclass
+class RunSummary:
+    """What one `run` did (printed at exit, asserted in tests)."""
+
+    consumed: int = 0
+    classified: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    commits: int = 0
+    transient_errors: dict[str, int] = field(default_factory=dict)
+    times: StageTimes = field(default_factory=StageTimes)
+    stopped_by: str = ""
+
+
+class _Deliveries:
+    """Counts delivery reports of the records of one batch."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.failed: list[str] = []
+
+    def callback(self, err: KafkaError | None, msg: Message) -> None:
+        self.pending -= 1
+        if err is not None:
+            self.failed.append(f"{msg.topic()}: {err.name()} ({err.str()})")
+
+
+class AlertConsumer:
+    """The service: `run()` loops until a signal, `max_messages`, or a fatal error."""
+
+    def __init__(
+        self,
+        config: ServingConfig,
+        pipeline: AlertPipeline,
+        serializer: OutputSerializer,
+        observer: Any | None = None,
+        consumer_factory: Callable[[dict[str, Any]], Any] = Consumer,
+        producer_factory: Callable[[dict[str, Any]], Any] = Producer,
+    ) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.serializer = serializer
+        self.observer = observer
+        self.consumer = consumer_factory(
+            {**config.consumer_settings(), "error_cb": self._on_client_error}
+        )
+        self.producer = producer_factory(
+            {**config.producer_settings(), "error_cb": self._on_client_error}
+        )
+        self.summary = RunSummary()
+        self._stop = threading.Event()
+        self._revoked: set[tuple[str, int]] = set()
+        self._fatal: KafkaError | None = None
+        self._plugin = f"{pipeline.card.name}:{pipeline.card.version}"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def stop(self, reason: str = "stop requested") -> None:
+        """Ask the loop to finish the batch in hand and exit (thread- and signal-safe)."""
+        if not self._stop.is_set():
+            self.summary.stopped_by = reason
+        self._stop.set()
+
+    def _install_signals(self) -> list[tuple[int, Any]]:
+        if threading.current_thread() is not threading.main_thread():
+            return []
+        previous = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous.append((sig, signal.getsignal(sig)))
+            signal.signal(sig, lambda s, _f: self.stop(signal.Signals(s).name))
+        return previous
+
+    def run(self) -> RunSummary:
+        """Consume until stopped; always flushes, commits what is durable, and closes."""
+        previous = self._install_signals()
+        try:
+            if self.config.exactly_once:
+                self.producer.init_transactions(30)
+            self.consumer.subscribe(
+                self.config.input_topics,
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
+            self._hook("running", True)
+            log.info("consuming %s as group %s", self.config.input_topics, self.config.group_id)
+            while not self._stop.is_set():
+                batch = self._collect()
+                if self._fatal is not None:
+                    raise_fatal(self._fatal, "kafka client")
+                if batch:
+                    self._handle(batch)
+                if self._limit_reached():
+                    self.stop("max-messages")
+        finally:
+            self._close()
+            for sig, handler in previous:
+                signal.signal(sig, handler)
+        return self.summary
+
+    def _limit_reached(self) -> bool:
+        limit = self.config.max_messages
+        return limit is not None and self.summary.consumed >= limit
+
+    def _close(self) -> None:
+        self._hook("running", False)
+        try:
+            remaining = self.producer.flush(10)
+            if remaining:
+                log.warning("%d records still unacknowledged at close", remaining)
+        finally:
+            self.consumer.close()  # leaves the group; triggers a cooperative rebalance
+        log.info(
+            "stopped (%s): %d consumed, %d classified, %d dead-lettered, %d commits",
+            self.summary.stopped_by or "end",
+            self.summary.consumed,
+            self.summary.classified,
+            self.summary.dead_lettered,
+            self.summary.commits,
+        )
+
+    # -- rebalance callbacks ---------------------------------------------------------------
+
+    def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        log.info("assigned %s", _names(partitions))
+        for p in partitions:
+            self._revoked.discard((p.topic, p.partition))
+        self._hook("assigned", len(partitions))
+
+    def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        log.info("revoked %s", _names(partitions))
+        self._revoked.update((p.topic, p.partition) for p in partitions)
+        self._hook("assigned", -len(partitions))
+
+    def _on_lost(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        log.warning("lost %s (session expired)", _names(partitions))
+        self._revoked.update((p.topic, p.partition) for p in partitions)
+        self._hook("assigned", -len(partitions))
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _on_client_error(self, err: KafkaError) -> None:
+        if is_transient(err):
+            self._count_transient(err)
+        else:
+            log.error("kafka client error %s: %s", error_name(err), err.str())
+            self._fatal = err
+
+    def _count_transient(self, err: KafkaError) -> None:
+        name = error_name(err)
+        seen = self.summary.transient_errors.get(name, 0)
+        self.summary.transient_errors[name] = seen + 1
+        if seen == 0 or (seen + 1) % 100 == 0:
+            log.warning("transient kafka error %s (x%d): %s", name, seen + 1, err.str())
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def _collect(self) -> list[Message]:
+        """Up to batch_size messages; the wait window opens at the first message."""
+        config = self.config
+        want = config.batch_size
+        if config.max_messages is not None:
+            want = min(want, config.max_messages - self.summary.consumed)
+        buffer: list[Message] = []
+        deadline: float | None = None
+        slice_s = config.poll_slice_ms / 1000.0
+        while len(buffer) < want and not self._stop.is_set():
+            if deadline is None:
+                timeout = slice_s
+            else:
+                timeout = min(slice_s, deadline - time.monotonic())
+                if timeout <= 0:
+                    break
+            self._revoked.clear()
+            self._hook("tick")
+            messages = self.consumer.consume(num_messages=want - len(buffer), timeout=timeout)
+            if self._revoked and buffer:
+                buffer = [m for m in buffer if (m.topic(), m.partition()) not in self._revoked]
+            for message in messages:
+                err = message.error()
+                if err is None:
+                    buffer.append(message)
+                elif is_transient(err):
+                    self._count_transient(err)
+                else:
+                    raise_fatal(err, f"consume from {message.topic()}")
+            if buffer and deadline is None:
+                deadline = time.monotonic() + config.batch_wait_ms / 1000.0
+            if not buffer and self._fatal is not None:
+                break
+            if not buffer:
+                self._hook("idle", self.consumer)
+        return buffer
+
+    def _handle(self, batch: list[Message]) -> None:
+        ingest_ms = int(time.time() * 1000)
+        outcome = self.pipeline.process([m.value() or b"" for m in batch], ingest_ms)
+        times = outcome.times
+        deliveries = _Deliveries()
+        if self.config.exactly_once:
+            self.producer.begin_transaction()
+        with times.stage("produce"):
+            self._produce(batch, outcome, deliveries)
+        offsets = _next_offsets(batch)
+        with times.stage("commit"):
+            if self.config.exactly_once:
+                self._commit_transaction(batch, offsets)
+            else:
+                self._commit_after_delivery(deliveries, offsets)
+        summary = self.summary
+        summary.consumed += len(batch)
+        summary.classified += len(outcome.classified)
+        summary.dead_lettered += len(outcome.rejected)
+        summary.batches += 1
+        summary.times.add(times)
+        self._hook("batch", batch, outcome, self.consumer)
+
+    def _produce(
+        self, batch: list[Message], outcome: BatchOutcome, deliveries: _Deliveries
+    ) -> None:
+        config = self.config
+        serialize = self.serializer.serialize
+        headers = self.serializer.headers
+        for item in outcome.classified:
+            self._send(
+                deliveries,
+                config.output_topic,
+                serialize(item.record),
+                item.key.encode(),
+                headers,
+            )
+        for reject in outcome.rejected:
+            message = batch[reject.index]
+            self._send(
+                deliveries,
+                config.dlq_topic,
+                message.value(),
+                message.key(),
+                dead_letter_headers(
+                    reject.reason,
+                    reject.message,
+                    reject.schema_id,
+                    message.topic(),
+                    message.partition(),
+                    message.offset(),
+                    original=message.headers(),
+                    plugin=self._plugin,
+                ),
+            )
+        self.producer.poll(0)
+
+    def _send(
+        self,
+        deliveries: _Deliveries,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: list[tuple[str, bytes]] | None,
+    ) -> None:
+        while True:
+            try:
+                self.producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=deliveries.callback
+                )
+                deliveries.pending += 1
+                return
+            except BufferError:  # local queue full: serve delivery reports, then retry
+                self.producer.poll(0.05)
+
+    def _commit_after_delivery(
+        self, deliveries: _Deliveries, offsets: list[TopicPartition]
+    ) -> None:
+        remaining = self.producer.flush(60)
+        if remaining or deliveries.pending > 0 or deliveries.failed:
+            raise DeliveryFailedError(
+                f"{len(deliveries.failed)} record(s) rejected by Kafka and "
+                f"{max(remaining, deliveries.pending)} unacknowledged "
+                f"({'; '.join(deliveries.failed[:3])}); offsets not committed, the batch "
+                "will be re-read after restart"
+            )
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.summary.commits += 1
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.code() in LOST_OWNERSHIP_CODES:
+                log.warning(
+                    "commit skipped (%s): partitions moved to another consumer; "
+                    "it re-reads this batch (at-least-once)",
+                    error_name(err),
+                )
+            else:
+                raise
+
+    def _commit_transaction(self, batch: list[Message], offsets: list[TopicPartition]) -> None:
+        try:
+            self.producer.send_offsets_to_transaction(
+                offsets, self.consumer.consumer_group_metadata(), 30
+            )
+            self.producer.commit_transaction(60)
+            self.summary.commits += 1
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.txn_requires_abort():
+                log.warning("transaction aborted (%s); rewinding the batch", error_name(err))
+                self.producer.abort_transaction(30)
+                self._rewind(batch)
+            else:
+                raise
+
+    def _rewind(self, batch: list[Message]) -> None:
+        first: dict[tuple[str, int], int] = {}
+        for m in batch:
+            key = (m.topic(), m.partition())
+            first[key] = min(first.get(key, m.offset()), m.offset())
+        for (topic, partition), offset in first.items():
+            self.consumer.seek(TopicPartition(topic, partition, offset))
+
+    # -- monitoring hooks ------------------------------------------------------------------
+
+    def _hook(self, name: str, *args: Any) -> None:
+        """Call the observer's hook `name` (see serving.observer), if monitoring is on."""
+        if self.observer is not None:
+            getattr(self.observer, name)(*args)
+
+
+def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
+    """Per partition, the offset after the last message of the batch (what commit wants)."""
+    last: dict[tuple[str, int], int] = {}
+    for m in batch:
+        key = (m.topic(), m.partition())
+        last[key] = max(last.get(key, -1), m.offset())
+    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+
+
+def _names(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{p.topic}[{p.partition}]" for p in partitions) or "nothing"
+
+
+__all__ = ["AlertConsumer", "DeliveryFailedError", "FatalKafkaError", "RunSummary"]

@@ -1,0 +1,48 @@
+"""Dead-letter records: the original bytes, untouched, with why and where in the headers.
+
+The value and key are the input's own bytes (a fixed decoder can replay them as they are);
+the input's headers are kept and ours are appended, all prefixed `dlq.`:
+`dlq.reason` (a code such as `bad_magic`, `unknown_schema`, `avro_error`,
+`unsupported_schema`, `too_few_points`), `dlq.message` (one human line), `dlq.schema_id`,
+`dlq.origin.topic`, `dlq.origin.partition`, `dlq.origin.offset`, `dlq.timestamp_ms`,
+`dlq.plugin`. Header values are UTF-8 strings so `kcat -f '%h'` shows them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+PREFIX = "dlq."
+MAX_MESSAGE = 1000
+
+
+def dead_letter_headers(
+    reason: str,
+    message: str,
+    schema_id: int | None,
+    topic: str | None,
+    partition: int | None,
+    offset: int | None,
+    original: list[tuple[str, Any]] | None = None,
+    plugin: str = "",
+) -> list[tuple[str, bytes]]:
+    """Headers of one dead letter: the original ones, then ours (see module docstring)."""
+    ours = {
+        "reason": reason,
+        "message": message[:MAX_MESSAGE],
+        "schema_id": "" if schema_id is None else str(schema_id),
+        "origin.topic": topic or "",
+        "origin.partition": "" if partition is None else str(partition),
+        "origin.offset": "" if offset is None else str(offset),
+        "timestamp_ms": str(int(time.time() * 1000)),
+        "plugin": plugin,
+    }
+    headers = [(k, v if isinstance(v, bytes) else str(v).encode()) for k, v in original or []]
+    headers.extend((PREFIX + k, v.encode()) for k, v in ours.items())
+    return headers
+
+
+def read_dead_letter_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
+    """Our `dlq.*` headers as a dict without the prefix (for tests, tools and replays)."""
+    return {k[len(PREFIX) :]: (v or b"").decode() for k, v in headers or [] if k.startswith(PREFIX)}

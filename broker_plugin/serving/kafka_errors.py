@@ -1,0 +1,70 @@
+"""Which librdkafka errors the consumer rides out, and which stop it.
+
+Named, not guessed: the transient set below is what a healthy cluster produces during broker
+restarts, leader moves, rebalances and topic creation. They are logged (with their name) and
+the loop goes on; librdkafka retries underneath. A fatal error (`err.fatal()`), a fenced
+transactional producer, or anything unknown is raised: a supervisor restart from the last
+committed offset is safer than guessing.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaError, KafkaException
+
+TRANSIENT_CODES: frozenset[int] = frozenset(
+    {
+        KafkaError._PARTITION_EOF,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._RESOLVE,
+        KafkaError._TIMED_OUT,
+        KafkaError._TIMED_OUT_QUEUE,
+        KafkaError._WAIT_COORD,
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError._MAX_POLL_EXCEEDED,
+        KafkaError._NO_OFFSET,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.REBALANCE_IN_PROGRESS,
+    }
+)
+
+#: Commit errors meaning "these partitions are no longer ours": the next owner re-reads
+#: from the last committed offset, so the batch is redelivered (at-least-once), not lost.
+LOST_OWNERSHIP_CODES: frozenset[int] = frozenset(
+    {
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError._ASSIGNMENT_LOST,
+        KafkaError._NO_OFFSET,
+    }
+)
+
+
+class FatalKafkaError(RuntimeError):
+    """An error the consumer must not ride out; the process exits non-zero."""
+
+
+def is_transient(err: KafkaError) -> bool:
+    """True for errors to log and ride out (see module docstring)."""
+    if err.fatal():
+        return False
+    return err.code() in TRANSIENT_CODES
+
+
+def error_name(err: KafkaError) -> str:
+    """The librdkafka name of an error, e.g. '_TRANSPORT'."""
+    return err.name()
+
+
+def raise_fatal(err: KafkaError, where: str) -> None:
+    """Raise a FatalKafkaError naming the error and where it happened."""
+    raise FatalKafkaError(f"{where}: {err.name()} ({err.str()})") from KafkaException(err)

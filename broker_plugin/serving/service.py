@@ -1,0 +1,124 @@
+"""Assembling the parts from options: decoder, classifier, pipeline, serializer, monitoring.
+
+One place builds them so `run`, `classify` and the bench get the very same pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from broker_plugin.errors import UserError
+from broker_plugin.serving.classifier import Classifier
+from broker_plugin.serving.config import ConfigError, ServingConfig
+from broker_plugin.serving.output import OutputSerializer
+from broker_plugin.serving.pipeline import AlertPipeline
+
+log = logging.getLogger("broker_plugin.service")
+
+
+def make_schema_source(registry_url: str | None, schema_dir: Path | None) -> Any:
+    """The decoder's schema source: registry, directory, or the built-in one."""
+    from broker_plugin import decoding
+
+    if registry_url:
+        return decoding.RegistrySchemaSource(registry_url)
+    if schema_dir is not None:
+        if not Path(schema_dir).is_dir():
+            raise ConfigError(f"--schema-dir {schema_dir}: not a directory of .avsc files")
+        return decoding.DirectorySchemaSource(schema_dir)
+    return decoding.default_schema_source() if hasattr(decoding, "default_schema_source") else None
+
+
+def make_pipeline(
+    model_dir: Path,
+    registry_url: str | None = None,
+    schema_dir: Path | None = None,
+    threads: int = 1,
+    survey: str | None = None,
+) -> AlertPipeline:
+    """Decoder + classifier for one model; the same object serves run, classify and bench."""
+    from broker_plugin.decoding import AlertDecoder
+
+    classifier = Classifier(model_dir, threads=threads)
+    source = make_schema_source(registry_url, schema_dir)
+    kwargs = {"survey": survey} if survey else {}
+    decoder = AlertDecoder(source, **kwargs)
+    return AlertPipeline(decoder, classifier)
+
+
+def output_schema() -> dict[str, Any]:
+    """Our classification output schema (schemas/ in the project, packaged copy otherwise)."""
+    for candidate in _schema_dirs():
+        for path in sorted(candidate.glob("*classification*.avsc")):
+            return json.loads(path.read_text())
+    raise UserError(
+        "the classification output schema (schemas/*classification*.avsc) is missing from "
+        "this installation; reinstall the package or use --output-format json"
+    )
+
+
+def _schema_dirs() -> list[Path]:
+    here = Path(__file__).resolve()
+    return [here.parents[2] / "schemas", here.parents[1] / "schemas"]
+
+
+def make_serializer(config: ServingConfig) -> OutputSerializer:
+    """Avro wire format (schema id from the registry when there is one) or JSON."""
+    if config.output_format == "json":
+        return OutputSerializer("json")
+    schema = output_schema()
+    schema_id = int(schema.get("schema_id", schema.get("x-schema-id", 1)))
+    if config.schema_registry_url:
+        schema_id = register_schema(
+            config.schema_registry_url, f"{config.output_topic}-value", schema
+        )
+    return OutputSerializer("avro", schema, schema_id)
+
+
+def register_schema(url: str, subject: str, schema: dict[str, Any]) -> int:
+    """Register `schema` under `subject` (Confluent REST API); returns its global id."""
+    import urllib.request
+
+    body = json.dumps({"schema": json.dumps(schema)}).encode()
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/subjects/{subject}/versions",
+        data=body,
+        headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(json.loads(response.read())["id"])
+    except OSError as exc:
+        raise ConfigError(
+            f"schema registry {url}: cannot register the output schema under {subject!r} "
+            f"({exc}); check --schema-registry-url or use --output-format json"
+        ) from exc
+
+
+def make_observer(pipeline: AlertPipeline, metrics_port: int | None) -> tuple[Any, Any]:
+    """(observer, http server) when a metrics port is given, else (None, None)."""
+    if metrics_port is None:
+        return None, None
+    from broker_plugin.drift import DriftMonitor
+    from broker_plugin.health import Health
+    from broker_plugin.http_server import start_http_server
+    from broker_plugin.metrics import PluginMetrics
+    from broker_plugin.serving.observer import ServingObserver
+
+    card = pipeline.card
+    metrics = PluginMetrics(
+        model_name=card.name,
+        model_version=card.version,
+        classes=card.classes,
+        onnx_sha256=card.onnx_sha256,
+    )
+    health = Health()
+    health.model_loaded(card.version)
+    drift = DriftMonitor.from_card(card, registry=metrics.registry, prefix=metrics.prefix)
+    server = start_http_server(metrics_port, metrics.registry, health)
+    log.info("metrics on http://0.0.0.0:%d/metrics (health: /healthz, /readyz)", server.port)
+    return ServingObserver(metrics, health, drift), server

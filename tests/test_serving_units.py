@@ -1,0 +1,200 @@
+"""Unit tests of the serving parts that need neither Kafka nor the decoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from confluent_kafka import KafkaError
+from typer.testing import CliRunner
+
+from broker_plugin.model_card import ModelCardError
+from broker_plugin.serving.classifier import Classifier
+from broker_plugin.serving.combine import combine_bands
+from broker_plugin.serving.config import (
+    ConfigError,
+    ServingConfig,
+    mask_secrets,
+    parse_kafka_settings,
+    split_topics,
+)
+from broker_plugin.serving.dlq import dead_letter_headers, read_dead_letter_headers
+from broker_plugin.serving.kafka_errors import is_transient
+from broker_plugin.serving.output import OutputSerializer
+from tests.model_fixture import write_fixture_model
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fixture_model(tmp_path_factory.mktemp("model"))
+
+
+def _config(**changes: object) -> ServingConfig:
+    base: dict[str, object] = {
+        "bootstrap_servers": "localhost:9092",
+        "input_topics": ["alerts"],
+        "output_topic": "out",
+        "dlq_topic": "dlq",
+        "group_id": "g",
+        "model_dir": Path("run"),
+    }
+    base.update(changes)
+    return ServingConfig(**base)  # type: ignore[arg-type]
+
+
+def test_consumer_settings_turn_auto_commit_and_offset_store_off() -> None:
+    """At-least-once depends on both auto-commit and auto offset-store being off."""
+    settings = _config().consumer_settings()
+    assert settings["enable.auto.commit"] is False
+    assert settings["enable.auto.offset.store"] is False
+    assert settings["partition.assignment.strategy"] == "cooperative-sticky"
+
+
+def test_exactly_once_adds_a_transactional_id_and_read_committed() -> None:
+    """--exactly-once configures a transactional producer and a read_committed consumer."""
+    config = _config(exactly_once=True)
+    assert config.producer_settings()["transactional.id"] == "g-txn"
+    assert config.consumer_settings()["isolation.level"] == "read_committed"
+
+
+def test_passthrough_settings_go_to_the_right_client() -> None:
+    """A producer-only key does not reach the consumer and the reverse."""
+    config = _config(kafka_settings={"linger.ms": "50", "fetch.min.bytes": "10"})
+    assert "linger.ms" not in config.consumer_settings()
+    assert config.producer_settings()["linger.ms"] == "50"
+    assert "fetch.min.bytes" not in config.producer_settings()
+
+
+def test_secrets_are_masked_in_the_startup_description() -> None:
+    """sasl.password and ssl key passwords never appear in the logged config."""
+    config = _config(
+        kafka_settings={"sasl.password": "hunter2", "ssl.key.password": "pw2", "sasl.username": "u"}
+    )
+    text = repr(config.describe())
+    assert "hunter2" not in text and "pw2" not in text
+    assert mask_secrets({"sasl.username": "u"})["sasl.username"] == "u"
+
+
+def test_bad_passthrough_setting_is_a_user_error_without_the_secret() -> None:
+    """A malformed -X value is reported as one line that does not echo a password."""
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_kafka_settings(["security.protocol"])
+    with pytest.raises(ConfigError) as info:
+        parse_kafka_settings(["Sasl.Password=hunter2"])
+    assert "hunter2" not in str(info.value)
+
+
+def test_topics_split_on_commas_and_spaces() -> None:
+    """An env var holds several topics in one string."""
+    assert split_topics(["a,b", "c d", "a"]) == ["a", "b", "c", "d"]
+
+
+def test_output_topic_equal_to_input_is_refused() -> None:
+    """Consuming our own output would loop forever."""
+    with pytest.raises(ConfigError, match="both input and output"):
+        _config(output_topic="alerts")
+
+
+def test_environment_booleans_parse_false_as_false(model_dir: Path, monkeypatch) -> None:
+    """BROKER_PLUGIN_EXACTLY_ONCE=false means off (not bool('false'))."""
+    import broker_plugin.cli as cli
+
+    seen: dict[str, bool] = {}
+
+    class StopError(Exception):
+        pass
+
+    def fake_make_pipeline(*args: object, **kwargs: object) -> None:
+        raise StopError
+
+    monkeypatch.setattr("broker_plugin.serving.service.make_pipeline", fake_make_pipeline)
+    original = ServingConfig.__post_init__
+
+    def spy(self: ServingConfig) -> None:
+        seen["exactly_once"] = self.exactly_once
+        original(self)
+
+    monkeypatch.setattr(ServingConfig, "__post_init__", spy)
+    env = {
+        "BROKER_PLUGIN_BOOTSTRAP_SERVERS": "x:1",
+        "BROKER_PLUGIN_INPUT_TOPIC": "a",
+        "BROKER_PLUGIN_OUTPUT_TOPIC": "b",
+        "BROKER_PLUGIN_DLQ_TOPIC": "c",
+        "BROKER_PLUGIN_GROUP_ID": "g",
+        "BROKER_PLUGIN_MODEL": str(model_dir),
+        "BROKER_PLUGIN_EXACTLY_ONCE": "false",
+    }
+    result = CliRunner().invoke(cli.app, ["run"], env=env)
+    assert isinstance(result.exception, StopError)
+    assert seen["exactly_once"] is False
+
+
+def test_single_band_passes_through_combination_unchanged() -> None:
+    """With one band the combined answer is that band's distribution."""
+    p = np.array([[0.1, 0.2, 0.3, 0.2, 0.2]])
+    out = combine_bands(p, np.array([10]), np.array([0]), 1)
+    np.testing.assert_allclose(out[0], p[0], rtol=1e-12)
+
+
+def test_combination_is_points_weighted_geometric_mean() -> None:
+    """Two bands combine as softmax of the points-weighted mean log-probability."""
+    p = np.array([[0.7, 0.3], [0.2, 0.8]])
+    out = combine_bands(p, np.array([30, 10]), np.array([0, 0]), 2)
+    expected = np.exp(0.75 * np.log(p[0]) + 0.25 * np.log(p[1]))
+    np.testing.assert_allclose(out[0], expected / expected.sum(), rtol=1e-12)
+    assert np.isnan(out[1]).all()
+
+
+def test_dead_letter_headers_round_trip_and_keep_the_originals() -> None:
+    """Reason, schema id and origin come back from the headers; input headers are kept."""
+    headers = dead_letter_headers(
+        "bad_magic", "first byte 0x7b", None, "alerts", 3, 42, original=[("trace", b"t1")]
+    )
+    assert headers[0] == ("trace", b"t1")
+    read = read_dead_letter_headers(headers)
+    assert read["reason"] == "bad_magic"
+    assert (read["origin.topic"], read["origin.partition"], read["origin.offset"]) == (
+        "alerts",
+        "3",
+        "42",
+    )
+    assert read["schema_id"] == ""
+
+
+def test_transient_and_fatal_errors_are_told_apart() -> None:
+    """Broker-down is ridden out; an unknown code and a fatal error are not."""
+    assert is_transient(KafkaError(KafkaError._ALL_BROKERS_DOWN))
+    assert not is_transient(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+    assert not is_transient(KafkaError(KafkaError._TRANSPORT, fatal=True))
+
+
+def test_classifier_rows_sum_to_one(model_dir: Path) -> None:
+    """The fixture model honours the contract: (N, 5) probabilities summing to 1."""
+    classifier = Classifier(model_dir)
+    x = np.random.default_rng(0).normal(size=(7, 2, 300)).astype(np.float32)
+    p = classifier.predict(x, chunk=3)
+    assert p.shape == (7, 5)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
+    assert np.ptp(p[:, 0]) > 1e-3  # different inputs, different answers
+
+
+def test_classifier_refuses_a_model_whose_hash_differs(tmp_path: Path) -> None:
+    """A replaced model.onnx is caught by the card's sha256."""
+    directory = write_fixture_model(tmp_path / "m")
+    (directory / "model.onnx").write_bytes((directory / "model.onnx").read_bytes() + b"\0")
+    with pytest.raises(ModelCardError, match="sha256"):
+        Classifier(directory)
+
+
+def test_avro_output_is_wire_framed_and_round_trips() -> None:
+    """Avro output starts with magic 0 and the schema id, and reads back to the record."""
+    schema = {
+        "type": "record",
+        "name": "T",
+        "fields": [{"name": "a", "type": "string"}, {"name": "p", "type": "double"}],
+    }
+    serializer = OutputSerializer("avro", schema, schema_id=77)
+    data = serializer.serialize({"a": "x", "p": 0.5})
+    assert data[:5] == b"\x00\x00\x00\x00\x4d"
+    assert serializer.deserialize(data) == {"a": "x", "p": 0.5}
