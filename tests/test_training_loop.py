@@ -1,0 +1,218 @@
+"""The self-regulated loop, the one-loss baseline, export parity and evaluation on tiny data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import numpy as np
+import pytest
+import torch
+
+from broker_plugin.features import FeatureSettings, featurise_batch
+from broker_plugin.lightcurve import LightCurve
+from broker_plugin.lightcurve_dir import write_lightcurve_dir
+from training.classifier.data import featurise_labelled, random_windows, stratified_split
+from training.config import TrainingConfig
+
+SETTINGS = FeatureSettings(length=64)
+CLASSES = ["CEP", "ECL", "RRLYR"]
+PERIODS = {"CEP": 7.0, "ECL": 1.3, "RRLYR": 0.55}
+AMPLITUDES = {"CEP": 0.6, "ECL": 0.3, "RRLYR": 0.9}
+
+
+def fake_curves(n_per_class: int, seed: int = 0, n_points: int = 80) -> list[LightCurve]:
+    """Noisy sinusoids whose period and amplitude depend on the class."""
+    rng = np.random.default_rng(seed)
+    curves = []
+    for label in CLASSES:
+        for i in range(n_per_class):
+            t = np.sort(rng.uniform(0, 200, n_points))
+            mag = 15 + AMPLITUDES[label] * np.sin(2 * np.pi * t / PERIODS[label])
+            mag += rng.normal(0, 0.02, n_points)
+            curves.append(LightCurve(f"{label}-{i}", t, mag, np.full(n_points, 0.02),
+                                     label=label))
+    return curves
+
+
+class FakeSource:
+    """A synthetic source: fresh fake curves of the requested classes, recorded calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict, float]] = []
+
+    def __call__(self, counts: Mapping[str, int], b: float, seed: int):
+        self.calls.append((dict(counts), b))
+        rng = np.random.default_rng(seed)
+        curves, labels = [], []
+        for label, n in counts.items():
+            for _ in range(n):
+                t = np.sort(rng.uniform(0, 200, 80))
+                mag = AMPLITUDES[label] * np.sin(2 * np.pi * t / PERIODS[label] + rng.uniform())
+                curves.append(LightCurve("s", t, mag, np.full(80, 0.02)))
+                labels.append(CLASSES.index(label))
+        return featurise_batch(curves, SETTINGS).x, np.array(labels, dtype=np.int64)
+
+
+def _split(n_per_class: int = 20):
+    data = featurise_labelled(fake_curves(n_per_class), CLASSES, SETTINGS)
+    train_index, val_index = stratified_split(data.y, 0.25, 0)
+    return data.subset(train_index), data.subset(val_index)
+
+
+def _config(**changes) -> TrainingConfig:
+    base = dict(epochs=2, batch_size=16, n_blocks=2, fc_units=16, synthetic_per_batch=30,
+                patience=5, num_threads=1, window_min_length=10)
+    base.update(changes)
+    return TrainingConfig(**base)
+
+
+def test_two_losses_draws_synthetic_batches_from_policy_counts() -> None:
+    """Two epochs with E=1 draw two batches whose counts sum to the configured budget."""
+    from training.classifier.trainer import train_classifier
+
+    train, val = _split()
+    source = FakeSource()
+    result = train_classifier(train, val, _config(synthetic_every=1), source, progress=False)
+    assert len(source.calls) == 2
+    assert all(sum(counts.values()) == 30 for counts, _ in source.calls)
+    assert result.history[0]["f1_synthetic"] is not None
+
+
+def test_trigger_waits_e_epochs_without_accuracy_trigger() -> None:
+    """With E=3, φ=1 (never exceeded) and 4 epochs, batches come at epochs 1 and 4."""
+    from training.classifier.trainer import train_classifier
+
+    train, val = _split(10)
+    source = FakeSource()
+    result = train_classifier(train, val, _config(epochs=4, synthetic_every=3,
+                                                  synthetic_accuracy_trigger=1.0, patience=9),
+                              source, progress=False)
+    assert [h["epoch"] for h in result.history if h["new_synthetic_batch"]] == [1, 4]
+
+
+def test_accuracy_trigger_fires_every_epoch_when_phi_is_zero() -> None:
+    """φ = 0: any synthetic accuracy above 0 triggers a new batch every epoch."""
+    from training.classifier.trainer import train_classifier
+
+    train, val = _split(10)
+    source = FakeSource()
+    train_classifier(train, val, _config(epochs=3, synthetic_every=50,
+                                         synthetic_accuracy_trigger=0.0, patience=9),
+                     source, progress=False)
+    assert len(source.calls) == 3
+
+
+def test_tempering_b_follows_schedule() -> None:
+    """The b passed to the source is b_f + (1 − b_f)·exp(−c·epoch)."""
+    from training.classifier.trainer import train_classifier
+
+    train, val = _split(10)
+    source = FakeSource()
+    train_classifier(train, val, _config(synthetic_every=1, b_final=0.5, b_decay=1.0),
+                     source, progress=False)
+    assert [round(b, 6) for _, b in source.calls] == [1.0, round(0.5 + 0.5 * np.exp(-1), 6)]
+
+
+def test_one_loss_runs_without_source_and_learns() -> None:
+    """The baseline beats chance on easy fake classes within a few epochs."""
+    from training.classifier.trainer import train_classifier
+
+    train, val = _split(30)
+    result = train_classifier(train, val, _config(mode="one-loss", epochs=6, patience=9),
+                              progress=False)
+    assert max(h["f1_val"] for h in result.history) > 0.6
+
+
+def test_early_stopping_and_best_weights_kept() -> None:
+    """patience=1 stops early when val loss stops falling; kept weights score the best F1."""
+    from training.classifier.trainer import train_classifier
+
+    train, val = _split(10)
+    result = train_classifier(train, val, _config(mode="one-loss", epochs=30, patience=1,
+                                                  learning_rate=0.05), progress=False)
+    assert result.stopped_early and len(result.history) < 30
+    assert result.best_score == max(h["f1_val"] for h in result.history)
+
+
+def test_export_parity_and_card(tmp_path) -> None:
+    """ONNX output matches torch below 1e-4; the card holds classes, sha256 and reference."""
+    from broker_plugin.model_card import load_model_dir
+    from training.classifier.export import export_run
+    from training.classifier.trainer import train_classifier
+
+    train, val = _split(10)
+    result = train_classifier(train, val, _config(mode="one-loss", epochs=1), progress=False)
+    _, card = export_run(result.model, tmp_path, CLASSES, SETTINGS, val.batch())
+    assert card.metrics["export_parity_max_abs_diff"] < 1e-4
+    _onnx_path, loaded = load_model_dir(tmp_path)
+    assert loaded.classes == CLASSES and loaded.reference["n_curves"] == len(val)
+
+
+def test_onnx_has_dynamic_batch_and_named_io(tmp_path) -> None:
+    """The exported graph takes any batch size with input 'x' and output 'probabilities'."""
+    from training.classifier.export import export_onnx, onnx_probabilities
+    from training.classifier.model import VariableStarCNN
+
+    model = VariableStarCNN(3, length=64, n_blocks=2).eval()
+    path = export_onnx(model, tmp_path / "m.onnx", 64)
+    probabilities = onnx_probabilities(path, np.abs(np.random.default_rng(0).normal(
+        size=(7, 2, 64))).astype(np.float32))
+    assert probabilities.shape == (7, 3) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
+
+
+def test_random_windows_keep_contiguous_pairs_and_pad() -> None:
+    """A window is a contiguous run of the original pairs, moved to the start, zero-padded."""
+    x = np.zeros((1, 2, 50), np.float32)
+    x[0, 0, :40] = np.arange(1, 41)
+    out = random_windows(x, np.array([40]), np.random.default_rng(3), probability=1.0,
+                         min_length=5)
+    kept = out[0, 0][out[0, 0] > 0]
+    assert 5 <= kept.size <= 40 and np.all(np.diff(kept) == 1)
+    assert np.all(out[0, 0, kept.size:] == 0)
+
+
+def test_model_scaling_keeps_padding_zero() -> None:
+    """Input scaling maps zero padding to zero (the network can tell padding from data)."""
+    from training.classifier.model import InputScaling
+
+    scaling = InputScaling()
+    scaling.fit(np.ones((2, 2, 8), np.float32) * 3, np.array([8, 8]))
+    assert torch.all(scaling(torch.zeros(1, 2, 8)) == 0)
+
+
+@pytest.fixture
+def curve_dir(tmp_path):
+    write_lightcurve_dir(tmp_path / "data", fake_curves(12, seed=1))
+    return tmp_path / "data"
+
+
+def test_cli_one_loss_train_then_evaluate(curve_dir, tmp_path) -> None:
+    """`training train --mode one-loss` then `training evaluate` write the promised files."""
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    runner = CliRunner()
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", str(curve_dir), "--out", str(run),
+                                 "--mode", "one-loss", "--quiet", "--set", "epochs=1",
+                                 "--set", "n_blocks=2", "--set", "num_threads=1"])
+    assert result.exit_code == 0, result.output
+    for name in ("model.onnx", "model_card.json", "config.yaml", "training_curves.png",
+                 "confusion_matrix.png", "metrics.json"):
+        assert (run / name).is_file(), name
+    report = tmp_path / "report"
+    result = runner.invoke(app, ["evaluate", "--model", str(run), "--data", str(curve_dir),
+                                 "--out", str(report)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert {"macro_f1", "roc_auc_ovo", "roc_auc_ovr", "ece"} <= set(metrics)
+
+
+def test_two_losses_without_physical_parameters_says_so(curve_dir, tmp_path) -> None:
+    """No physical parameters and no --generator: one line naming the way out."""
+    from training.classifier.run import MissingPhysicalParametersError, train_run
+
+    with pytest.raises(MissingPhysicalParametersError, match="one-loss"):
+        train_run(curve_dir, tmp_path / "run", _config(), progress=False)

@@ -1,0 +1,107 @@
+"""`VariableStarCNN`: the 1D CNN of Pérez-Galarce et al. (2025, §3.1) over (Δt, Δm) sequences.
+
+Input (N, 2, L) float32, channel 0 Δt in days, channel 1 Δm in mag, zero-padded at the end
+(broker_plugin.features). Output: logits (N, n_classes); the exported ONNX graph adds the
+softmax (see export.py).
+
+Input normalisation lives INSIDE the model, so the ONNX file needs nothing else to serve:
+Δt → log1p(Δt) (cadences span minutes to 100 days; the log evens them out), then each
+channel is divided by a fixed scale (`InputScaling`, buffers fitted once on the training
+set's valid positions and saved with the weights). No shift is applied, so zero padding
+stays exactly zero and the network can still tell padding from data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class InputScaling(nn.Module):
+    """log1p on Δt, then a fixed per-channel divisor (buffers, part of the exported graph)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.ones(2))
+
+    def fit(self, x: np.ndarray, lengths: np.ndarray) -> None:
+        """Set the divisors to the RMS of each channel over non-padded positions."""
+        valid = np.arange(x.shape[-1])[None, :] < np.asarray(lengths)[:, None]
+        dt = np.log1p(np.clip(x[:, 0][valid], 0.0, None))
+        dm = x[:, 1][valid]
+        scale = [float(np.sqrt(np.mean(dt**2))) if dt.size else 1.0,
+                 float(np.sqrt(np.mean(dm**2))) if dm.size else 1.0]
+        self.scale.copy_(torch.tensor([s if s > 0 else 1.0 for s in scale]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dt = torch.log1p(torch.clamp(x[:, 0:1], min=0.0))
+        return torch.cat([dt, x[:, 1:2]], dim=1) / self.scale.view(1, 2, 1)
+
+
+class VariableStarCNN(nn.Module):
+    """Conv blocks (Conv1d k=6 → BN → ReLU → MaxPool 2), two towers, FC 200, FC n_classes.
+
+    Filters start at `filters` (16) and double per block; every convolution has groups=2,
+    so the Δt and Δm channels stay in separate towers (as in the authors' code) until the
+    fully connected layers mix them.
+    """
+
+    def __init__(
+        self,
+        n_classes: int,
+        length: int = 300,
+        n_blocks: int = 4,
+        filters: int = 16,
+        kernel_size: int = 6,
+        fc_units: int = 200,
+    ) -> None:
+        super().__init__()
+        self.scaling = InputScaling()
+        blocks: list[nn.Module] = []
+        in_channels, size = 2, length
+        for index in range(n_blocks):
+            out_channels = filters * 2**index
+            blocks += [
+                nn.Conv1d(in_channels, out_channels, kernel_size, stride=1, groups=2),
+                nn.BatchNorm1d(out_channels),
+                nn.ReLU(),
+                nn.MaxPool1d(2),
+            ]
+            in_channels = out_channels
+            size = (size - kernel_size + 1) // 2
+            if size < 1:
+                raise ValueError(
+                    f"sequence length {length} is too short for {n_blocks} blocks of kernel "
+                    f"{kernel_size}; use fewer blocks or longer sequences"
+                )
+        self.features = nn.Sequential(*blocks)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_channels * size, fc_units),
+            nn.ReLU(),
+            nn.Linear(fc_units, n_classes),
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform weights, zero biases (paper §3.1)."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv1d | nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 2, L) raw (Δt, Δm) → (N, n_classes) logits."""
+        return self.head(self.features(self.scaling(x)))
+
+
+class ProbabilityModel(nn.Module):
+    """The exported graph: a trained `VariableStarCNN` with softmax on top."""
+
+    def __init__(self, model: VariableStarCNN) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(x), dim=-1)

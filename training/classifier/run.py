@@ -1,0 +1,158 @@
+"""`training train` end to end: data → split → (generator) → train → export → figures.
+
+RUN/ receives: config.yaml (resolved), model.onnx, model_card.json, history.json,
+metrics.json (validation), training_curves.png, confusion_matrix.png, split.csv (which
+object went where), and generator/ when a generator was fitted here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from broker_plugin.errors import UserError
+from broker_plugin.features import FeatureSettings
+from broker_plugin.lightcurve import PHYSICAL_PARAMETERS, LightCurve
+from training.classifier.data import (
+    GeneratorSource,
+    LabelledFeatures,
+    SyntheticSource,
+    TrainingDataError,
+    classes_in,
+    featurise_labelled,
+    load_curves,
+    stratified_split,
+)
+from training.config import TrainingConfig
+
+
+class MissingPhysicalParametersError(UserError, ValueError):
+    """Two-losses training asked for, but nothing to fit a generator on."""
+
+
+def prepare_data(
+    curves: Sequence[LightCurve], config: TrainingConfig, settings: FeatureSettings,
+    classes: list[str] | None = None, source: str = "data",
+) -> tuple[LabelledFeatures, LabelledFeatures]:
+    """Featurise and split into (train, validation), stratified and seeded."""
+    classes = classes or classes_in(curves)
+    if len(classes) < 2:
+        raise TrainingDataError(
+            f"{source}: found label(s) {classes or 'none'}; a classifier needs at least two "
+            "labelled classes in the manifest's 'label' column"
+        )
+    data = featurise_labelled(curves, classes, settings, config.min_points)
+    if len(data) < 4:
+        raise TrainingDataError(f"{source}: only {len(data)} usable labelled curves")
+    train_index, val_index = stratified_split(data.y, config.validation_fraction, config.seed)
+    return data.subset(train_index), data.subset(val_index)
+
+
+def generator_source(
+    generator_dir: str | Path | None,
+    train_curves: Sequence[LightCurve],
+    classes: list[str],
+    settings: FeatureSettings,
+    config: TrainingConfig,
+    run_dir: Path,
+    progress: bool,
+) -> SyntheticSource:
+    """A fitted PELS-VAE as a synthetic source: loaded from GENDIR, or fitted on `train_curves`."""
+    with_params = [c for c in train_curves if "period" in c.params]
+    if generator_dir is None and not with_params:
+        raise MissingPhysicalParametersError(
+            "the training data has no physical parameters (manifest column 'period', ideally "
+            f"all of {', '.join(PHYSICAL_PARAMETERS)}), so no generator can be fitted; pass "
+            "--generator GENDIR or use --mode one-loss"
+        )
+    from training.generator import PelsGenerator
+
+    if generator_dir is not None:
+        generator = PelsGenerator.load(generator_dir)
+    else:
+        device = None if config.device == "auto" else config.device
+        generator = PelsGenerator.fit(with_params, progress=progress, device=device)
+        generator.save(run_dir / "generator")
+    return GeneratorSource(generator, classes, settings, config.n_oversampling)
+
+
+def train_run(
+    data_dir: str | Path,
+    run_dir: str | Path,
+    config: TrainingConfig,
+    generator_dir: str | Path | None = None,
+    settings: FeatureSettings | None = None,
+    progress: bool = True,
+    source: SyntheticSource | None = None,
+) -> dict[str, Any]:
+    """Run the whole method; returns the validation metrics written to RUN/metrics.json."""
+    from training.classifier.export import export_run, onnx_probabilities
+    from training.classifier.metrics import summary
+    from training.classifier.plots import plot_confusion, plot_training_curves
+    from training.classifier.trainer import train_classifier
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings or FeatureSettings()
+    config.save(run_dir)
+    curves = load_curves(data_dir, config.max_curves_per_class, config.seed)
+    train, val = prepare_data(curves, config, settings, source=str(data_dir))
+    _write_split(run_dir / "split.csv", train, val)
+    started = time.perf_counter()
+    if config.mode == "two-losses" and source is None:
+        train_curves = [curves[i] for i in train.source_index]  # type: ignore[union-attr]
+        source = generator_source(generator_dir, train_curves, train.classes, settings,
+                                  config, run_dir, progress)
+    generator_seconds = time.perf_counter() - started
+
+    result = train_classifier(train, val, config, source=source, progress=progress)
+    (run_dir / "history.json").write_text(json.dumps(result.history, indent=1) + "\n")
+    plot_training_curves(result.history, run_dir / "training_curves.png", result.best_epoch,
+                         title=f"{config.mode}: {len(train)} train / {len(val)} validation")
+
+    training_data = {
+        "source": str(data_dir),
+        "n_train": len(train),
+        "n_validation": len(val),
+        "train_class_counts": train.class_counts(),
+        "validation_class_counts": val.class_counts(),
+        "dropped": {**train.dropped, **val.dropped},
+        "mode": config.mode,
+    }
+    card_metrics = {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
+                    "seconds_per_epoch": result.seconds_per_epoch,
+                    "synthetic_batches": result.synthetic_batches,
+                    "generator_fit_seconds": generator_seconds, "device": result.device}
+    onnx_path, card = export_run(
+        result.model, run_dir, train.classes, settings, val.batch(),
+        min_points=config.min_points, training_data=training_data,
+        metrics=card_metrics, config=config.to_dict(),
+    )
+    probabilities = onnx_probabilities(onnx_path, val.x)
+    metrics = summary(val.y, probabilities, train.classes)
+    metrics.update(card_metrics)
+    metrics["export_parity_max_abs_diff"] = card.metrics["export_parity_max_abs_diff"]
+    card.metrics.update({k: metrics[k] for k in ("macro_f1", "roc_auc_ovo", "roc_auc_ovr",
+                                                 "ece", "accuracy")})
+    card.metrics["evaluated_on"] = "validation split"
+    from broker_plugin.model_card import CARD_FILE
+
+    card.save(run_dir / CARD_FILE)  # the card's metrics do not change the ONNX sha256
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    plot_confusion(np.array(metrics["confusion_matrix"]), train.classes,
+                   run_dir / "confusion_matrix.png",
+                   title=f"validation, {config.mode} (macro F1 {metrics['macro_f1']:.3f})")
+    return metrics
+
+
+def _write_split(path: Path, train: LabelledFeatures, val: LabelledFeatures) -> None:
+    rows = ["object_id,label,split"]
+    for part, name in ((train, "train"), (val, "validation")):
+        rows += [f"{oid},{part.classes[y]},{name}" for oid, y in
+                 zip(part.object_ids, part.y, strict=True)]
+    path.write_text("\n".join(rows) + "\n")
