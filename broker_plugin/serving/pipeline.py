@@ -118,7 +118,7 @@ class AlertPipeline:
             band_rows_of = _group(seg_alert, n_alerts)
             all_rows_of = _group(seg_all_alert, n_alerts)
             publish_ms = int(time.time() * 1000)
-            row_in_probs = {int(r): i for i, r in enumerate(rows)}
+            classified_rows = set(rows.tolist())
             for a in range(n_alerts):
                 index = int(decoded.alert_index[a])
                 if not has_band[a]:
@@ -133,14 +133,15 @@ class AlertPipeline:
                         )
                     )
                     continue
+                # band_rows_of[a] holds positions in `rows` (= rows of band_probs).
                 bands = [
-                    (str(seg_band[r]), int(sizes[r]), band_probs[row_in_probs[int(r)]])
-                    for r in band_rows_of[a]
+                    (str(seg_band[rows[i]]), int(sizes[rows[i]]), band_probs[i])
+                    for i in band_rows_of[a]
                 ]
                 skipped = {
                     str(seg_band[r]): int(sizes[r])
                     for r in all_rows_of[a]
-                    if int(r) not in row_in_probs
+                    if int(r) not in classified_rows
                 }
                 record = self.builder.build(
                     decoded, a, combined[a], bands, skipped, int(ingest[index]), publish_ms
