@@ -1,0 +1,133 @@
+"""Survey cadences, distances, extinction and photometric noise of the simulator.
+
+- OGLE-like: I band, LMC (mu = 18.477 +- depth, Pietrzyński et al. 2019), 3-8 seasons of
+  ~240 nights, 300-1,200 points, 5-sigma depth I ~ 21 (Udalski et al. 2008, 2015).
+- LSST-like: ugrizy, 1-10 years of seasons, per-band visit counts scaled from the 10-year
+  WFD baseline (u 56, g 80, r 184, i 184, z 160, y 160; Ivezić et al. 2019, Table 1), single
+  visit depths u 23.9, g 25.0, r 24.7, i 24.0, z 23.3, y 22.1; Galactic distances.
+- sparse: Gaia-like G band, 8-35 epochs, each a pair of transits 106.5 min apart
+  (preceding/following field of view), over 1-4 years.
+Noise: sigma^2 = floor^2 + (0.04 - gamma) x + gamma x^2, x = 10^(0.4 (m - m5)) with
+gamma = 0.039 (sky + source noise, Ivezić et al. 2019, eq. 5), m5 jittered per visit for
+seeing and sky. Extinction ratios A_band / A_V for R_V = 3.1 (Cardelli et al. 1989;
+Schlafly & Finkbeiner 2011 for ugrizy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from broker_plugin.errors import UserError
+
+EXTINCTION_RATIO = {
+    "u": 1.57, "g": 1.18, "r": 0.86, "i": 0.66, "z": 0.49, "y": 0.42, "V": 1.0, "G": 0.84,
+    "I": 0.59,
+}
+GAMMA = 0.039
+
+
+class CadenceError(UserError, ValueError):
+    """An unknown cadence name."""
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """How a survey samples time, where its stars are, and how noisy it is."""
+
+    name: str
+    survey: str
+    bands: tuple[str, ...]
+    selection_band: str
+    bright_limit: float  # saturation [mag] in the selection band
+    faint_limit: float  # detection limit [mag] of the mean magnitude
+    distmod_range: tuple[float, float]  # mu drawn uniformly inside (after the mag window)
+    mean_extinction_v: float  # A_V ~ exponential with this mean (LMC: normal around it)
+    time_origin: float
+    m5: dict[str, float] = field(default_factory=dict)
+    floor: float = 0.003
+
+    def extinction_v(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """A_V per star."""
+        if self.name == "ogle":
+            return np.clip(rng.normal(self.mean_extinction_v, 0.08, n), 0.0, None)
+        return rng.exponential(self.mean_extinction_v, n)
+
+    def sample_times(
+        self, n: int, rng: np.random.Generator
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """band -> (flat times, points per star), times sorted within each star."""
+        if self.name == "ogle":
+            years = rng.uniform(3.0, 8.0, n)
+            counts = np.exp(rng.uniform(np.log(300), np.log(1200), n)).astype(np.int64)
+            return {"I": _seasonal(rng, counts, years, 240.0, self.time_origin)}
+        if self.name == "lsst":
+            years = rng.uniform(1.0, 10.0, n)
+            out = {}
+            for band, ten_year in LSST_VISITS.items():
+                counts = np.maximum(rng.poisson(ten_year * years / 10.0), 3)
+                out[band] = _seasonal(rng, counts, years, 200.0, self.time_origin)
+            return out
+        years = rng.uniform(1.0, 4.0, n)
+        pairs = rng.integers(8, 36, n)
+        t, _ = _seasonal(rng, pairs, years, 365.0, self.time_origin, night=False)
+        t = np.repeat(t, 2)
+        t[1::2] += 106.5 / 1440.0
+        return {"G": (t, 2 * pairs)}
+
+    def noise(
+        self, band: str, mag: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Per-point 1-sigma errors for true magnitudes `mag`."""
+        m5 = self.m5[band] + rng.normal(0.0, 0.25, mag.size)
+        gamma = 0.037 if band == "u" else GAMMA
+        x = 10.0 ** (0.4 * (mag - m5))
+        return np.sqrt(self.floor**2 + (0.04 - gamma) * x + gamma * x**2)
+
+
+LSST_VISITS = {"u": 56, "g": 80, "r": 184, "i": 184, "z": 160, "y": 160}
+
+CADENCES: dict[str, Cadence] = {
+    "ogle": Cadence("ogle", "sim-ogle", ("I",), "I", 13.0, 20.5, (18.40, 18.55), 0.25,
+                    2100.0, {"I": 21.0}, floor=0.004),
+    "lsst": Cadence("lsst", "sim-lsst", ("u", "g", "r", "i", "z", "y"), "r", 16.5, 23.5,
+                    (8.0, 20.5), 0.3, 60800.0,
+                    {"u": 23.9, "g": 25.0, "r": 24.7, "i": 24.0, "z": 23.3, "y": 22.1},
+                    floor=0.005),
+    "sparse": Cadence("sparse", "sim-sparse", ("G",), "G", 8.0, 20.0, (6.0, 18.0), 0.4,
+                      56900.0, {"G": 21.5}, floor=0.002),
+}
+
+
+def get_cadence(name: str) -> Cadence:
+    """The named cadence, or a one-line error listing the choices."""
+    try:
+        return CADENCES[name]
+    except KeyError:
+        raise CadenceError(
+            f"unknown cadence {name!r}; choose one of {', '.join(CADENCES)}"
+        ) from None
+
+
+def _seasonal(
+    rng: np.random.Generator, counts: np.ndarray, years: np.ndarray, season_days: float,
+    origin: float, night: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flat sorted times: points spread over whole seasons of `season_days`, one per night.
+
+    Night times cluster around local midnight (+-0.1 d); seasons shift a little per star.
+    """
+    n = counts.size
+    seg = np.repeat(np.arange(n), counts)
+    n_seasons = np.ceil(years).astype(np.int64)
+    season = np.floor(rng.random(seg.size) * n_seasons[seg])
+    last = season == n_seasons[seg] - 1
+    length = np.where(last, np.minimum(season_days, (years[seg] - season) * 365.25), season_days)
+    day = rng.random(seg.size) * length
+    if night:
+        day = np.floor(day) + rng.normal(0.0, 0.07, seg.size)
+    offset = rng.uniform(0.0, 40.0, n)
+    t = origin + offset[seg] + 365.25 * season + day
+    order = np.lexsort((t, seg))
+    return t[order], counts
