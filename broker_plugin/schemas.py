@@ -1,0 +1,42 @@
+"""Our Avro schemas (classification output, dead-letter envelope, compact alert), located.
+
+The `.avsc` files live once, in the repository's top-level `schemas/`. `broker_plugin/_schemas`
+is a symlink to it, shipped as package data, so the same lookup works in a source checkout,
+an editable install and an installed wheel (where the files are copied into the package).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import fastavro
+
+CLASSIFICATION = "classification"
+DEAD_LETTER = "dead_letter"
+COMPACT_ALERT = "compact_alert"
+NAMES = (CLASSIFICATION, DEAD_LETTER, COMPACT_ALERT)
+
+
+def schema_dir() -> Path:
+    """The folder holding our `.avsc` files."""
+    packaged = Path(str(resources.files("broker_plugin") / "_schemas"))
+    if (packaged / f"{CLASSIFICATION}.avsc").is_file():
+        return packaged
+    return Path(__file__).resolve().parents[1] / "schemas"  # checkout without the symlink
+
+
+def schema_path(name: str) -> Path:
+    """Path of schema `name` (one of `NAMES`)."""
+    if name not in NAMES:
+        raise KeyError(f"unknown schema {name!r}; choose one of {', '.join(NAMES)}")
+    return schema_dir() / f"{name}.avsc"
+
+
+@functools.cache
+def load(name: str) -> dict[str, Any]:
+    """Schema `name`, parsed by fastavro (cached)."""
+    return fastavro.parse_schema(json.loads(schema_path(name).read_text()))
