@@ -89,7 +89,7 @@ class Cadence:
 LSST_VISITS = {"u": 56, "g": 80, "r": 184, "i": 184, "z": 160, "y": 160}
 
 CADENCES: dict[str, Cadence] = {
-    "ogle": Cadence("ogle", "sim-ogle", ("I",), "I", 13.0, 20.5, (18.40, 18.55), 0.25,
+    "ogle": Cadence("ogle", "sim-ogle", ("I",), "I", 11.5, 20.5, (18.40, 18.55), 0.25,
                     2100.0, {"I": 21.0}, floor=0.004),
     "lsst": Cadence("lsst", "sim-lsst", ("u", "g", "r", "i", "z", "y"), "r", 16.5, 23.5,
                     (8.0, 20.5), 0.3, 60800.0,

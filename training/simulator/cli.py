@@ -1,9 +1,101 @@
-"""Commands of training.simulator, added to the `training` CLI by `register`."""
+"""Commands of training.simulator, added to the `training` CLI by `register`.
+
+`training simulate` writes simulated light curves, `training make-split` the paper's
+induced-bias train/test splits, `training plot-curves` a PNG grid of example curves.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import typer
+
+from broker_plugin.errors import UserError
+
+
+class SplitOptionError(UserError, ValueError):
+    """A make-split option out of range."""
+
+
+def simulate(
+    out: Path = typer.Option(..., "--out", help="Output light-curve directory."),
+    n_per_class: int = typer.Option(50, "--n-per-class", help="Stars per class."),
+    cadence: str = typer.Option("ogle", "--cadence", help="ogle, lsst or sparse."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (results are reproducible)."),
+    classes: str = typer.Option(
+        "CEP,DSCT,ECL,LPV,RRLYR", "--classes", help="Comma-separated classes to simulate."
+    ),
+) -> None:
+    """Simulate labelled light curves with physical parameters into a light-curve directory."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from training.simulator.simulate import iter_chunks
+    from training.simulator.writer import LightCurveDirWriter
+
+    wanted = [c.strip() for c in classes.split(",") if c.strip()]
+    writer = LightCurveDirWriter(out)
+    start = time.perf_counter()
+    n_curves = 0
+    columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns) as bar:
+        task = bar.add_task(f"simulating {cadence} stars", total=n_per_class * len(wanted))
+        for chunk in iter_chunks(n_per_class, cadence, seed, wanted):
+            writer.write(chunk.curves)
+            n_curves += len(chunk.curves)
+            bar.advance(task, chunk.n_objects)
+    manifest = writer.close()
+    Console().print(f"wrote {n_curves} curves ({n_per_class} stars x {len(wanted)} classes) "
+                    f"to {manifest} in {time.perf_counter() - start:.1f} s")
+
+
+def make_split(
+    data: Path = typer.Option(..., "--data", help="Light-curve directory to split."),
+    scenario: str = typer.Option("multiclass", "--scenario", help="rrlyr or multiclass."),
+    temperature: float = typer.Option(
+        None, "--temperature", help="T in exp(-G/T); default 1 (rrlyr) or 3 (multiclass)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Split directory (gets train/ and test/)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+) -> None:
+    """Induced-bias split (Pérez-Galarce et al. 2025): P(train) = exp(-Gini / T)."""
+    from rich.console import Console
+
+    from training.simulator.split import SCENARIOS, induced_bias_split, write_split
+
+    if scenario not in SCENARIOS:
+        raise SplitOptionError(
+            f"--scenario {scenario!r} is unknown; choose one of {', '.join(SCENARIOS)}"
+        )
+    if temperature is None:
+        temperature = SCENARIOS[scenario]
+    if temperature <= 0:
+        raise SplitOptionError(f"--temperature must be > 0, got {temperature}")
+    result = induced_bias_split(data, scenario, temperature, seed)
+    write_split(result, data, out)
+    console = Console()
+    console.print(result.class_table())
+    console.print(result.tests_table())
+    console.print(f"wrote {out / 'train'} and {out / 'test'} (manifests referencing {data})")
+
+
+def plot_curves(
+    data: Path = typer.Argument(..., help="Light-curve directory."),
+    out: Path = typer.Option(..., "--out", help="PNG to write."),
+    per_class: int = typer.Option(3, "--per-class", help="Examples per class."),
+) -> None:
+    """A PNG grid of example curves per class, raw and phase-folded at the manifest period."""
+    from broker_plugin.lightcurve_dir import read_lightcurve_dir
+    from training.simulator.plot import plot_curve_grid
+
+    path = plot_curve_grid(read_lightcurve_dir(data), out, per_class)
+    typer.echo(f"wrote {path}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root app."""
+    app.command("simulate")(simulate)
+    app.command("make-split")(make_split)
+    app.command("plot-curves")(plot_curves)
