@@ -1,4 +1,4 @@
-"""Our Avro schemas (classification output, dead-letter envelope, compact alert), located.
+"""Our Avro schemas (classification output, dead-letter envelope, compact and ZTF-subset alerts).
 
 The `.avsc` files live once, in the repository's top-level `schemas/`. `broker_plugin/_schemas`
 is a symlink to it, shipped as package data, so the same lookup works in a source checkout,
@@ -18,7 +18,8 @@ import fastavro
 CLASSIFICATION = "classification"
 DEAD_LETTER = "dead_letter"
 COMPACT_ALERT = "compact_alert"
-NAMES = (CLASSIFICATION, DEAD_LETTER, COMPACT_ALERT)
+ZTF_ALERT = "ztf_alert"  # the subset of ZTF's packet our producer writes
+NAMES = (CLASSIFICATION, DEAD_LETTER, COMPACT_ALERT, ZTF_ALERT)
 
 
 def schema_dir() -> Path:
