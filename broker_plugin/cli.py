@@ -206,6 +206,9 @@ def produce(
         1, help="K alerts per object at its last K epochs, each with the history before it."
     ),
     limit: int | None = typer.Option(None, help="Use only the first N objects."),
+    schema_dir: Path | None = typer.Option(
+        None, envvar=_env("SCHEMA_DIR"), help="LSST schemas (lsst-alert-packet layout)."
+    ),
     kafka_setting: list[str] = typer.Option([], "--kafka-setting", "-X"),
 ) -> None:
     """Publish a light-curve directory as alert packets (wire format), for demos and load."""
@@ -220,6 +223,7 @@ def produce(
         schema_version=schema_version,
         alerts_per_object=alerts_per_object,
         limit=limit,
+        schema_dir=schema_dir,
         kafka_settings=parse_kafka_settings(kafka_setting),
     )
     console.print(
