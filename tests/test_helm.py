@@ -15,6 +15,9 @@ from broker_plugin.health import LIVENESS_TIMEOUT_ENV
 from broker_plugin.http_server import DEFAULT_METRICS_PORT
 from tests.helm_support import CHART, PROJECT_ROOT, by_kind, go_tool, helm_template, one, render
 
+# A cold cache builds helm/promtool from the Go module proxy first (minutes).
+pytestmark = pytest.mark.timeout(2400)
+
 NON_DEFAULT = {
     "replicaCount": 2,
     "kafka": {
