@@ -31,9 +31,13 @@ from broker_plugin.lightcurve import LightCurve
 
 
 def stable_id(*parts: object) -> int:
-    """A positive 63-bit integer id derived from `parts` (LSST ids are longs)."""
+    """A positive id in [2**57, 2**58) derived from `parts`.
+
+    LSST ids are longs of similar magnitude (packed visit/detector/counter, ~2.8e17), so
+    their Avro varints have one length; random 63-bit ids would not be realistic.
+    """
     digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
+    return (1 << 57) | (int.from_bytes(digest, "big") >> 7)
 
 
 def lsst_object_id(object_id: str) -> int:
@@ -153,7 +157,7 @@ class LsstAlertEncoder:
             "diaObjectId": obj_id,
             "ssObjectId": None,
             "visit": 1000 + i,
-            "detector": obj_id % 189,
+            "detector": obj_id % 64,  # one CCD per object; <64 keeps one varint size
             "midpointMjdTai": float(time),
             "timeProcessedMjdTai": float(time) + 0.01,
             "timeWithdrawnMjdTai": None,
