@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -35,28 +35,47 @@ def produce_all(
     assert producer.flush(30) == 0
 
 
-def drain(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Message]:
-    """Read a topic from the start until `expected` messages arrived (or the timeout)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": unique("drain"),
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    messages: list[Message] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(messages) < expected and time.monotonic() < deadline:
-            for m in consumer.consume(num_messages=1000, timeout=0.5):
-                if m.error() is None:
-                    messages.append(m)
-        # A short grace period catches duplicates or extras beyond `expected`.
-        for m in consumer.consume(num_messages=1000, timeout=0.5):
+class TopicReader:
+    """Reads a whole topic from the start by direct assignment (no group join: fast)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": unique("reader"),
+                "enable.auto.commit": False,
+            }
+        )
+        metadata = self.consumer.list_topics(topic, timeout=10)
+        partitions = metadata.topics[topic].partitions
+        self.consumer.assign(
+            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(partitions)]
+        )
+        self.messages: list[Message] = []
+
+    def read(self, expected: int, timeout: float = 30.0) -> list[Message]:
+        """Everything read so far, waiting until `expected` arrived or the timeout."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < expected and time.monotonic() < deadline:
+            self._poll(0.2)
+        return self.messages
+
+    def _poll(self, timeout: float) -> None:
+        for m in self.consumer.consume(num_messages=1000, timeout=timeout):
             if m.error() is None:
-                messages.append(m)
+                self.messages.append(m)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def drain(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Message]:
+    """Read a topic from the start until `expected` messages arrived (or the timeout),
+    then half a second more to catch duplicates or extras."""
+    reader = TopicReader(bootstrap, topic)
+    try:
+        reader.read(expected, timeout)
+        reader._poll(0.5)
+        return reader.messages
     finally:
-        consumer.close()
-    return messages
+        reader.close()

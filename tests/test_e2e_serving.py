@@ -1,0 +1,184 @@
+"""End to end through the real broker: produce alerts, run the plugin CLI, read its output.
+
+LSST 11.1 and 8.0 packets (wire format) and ZTF packets (containers) from the same light
+curves, with poison messages mixed in; the plugin's records must equal `classify` on the same
+bytes, and a SIGKILLed consumer must lose nothing after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from broker_plugin.decoding.wire import frame_confluent
+from broker_plugin.serving.dlq import read_dead_letter_headers
+from broker_plugin.serving.output import OutputSerializer
+from broker_plugin.serving.produce import iter_alerts
+from broker_plugin.serving.replay import classify_files
+from broker_plugin.serving.service import output_schema
+from tests.kafka_helpers import TopicReader, create_topics, drain, produce_all, unique
+from tests.model_fixture import write_fixture_model
+from tests.serving_data import periodic_curves
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def bootstrap(request: pytest.FixtureRequest) -> str:
+    """The test broker: $BROKER_PLUGIN_TEST_BOOTSTRAP or the session `kafka_bootstrap`."""
+    return os.environ.get("BROKER_PLUGIN_TEST_BOOTSTRAP") or request.getfixturevalue(
+        "kafka_bootstrap"
+    )
+
+
+@pytest.fixture(scope="module")
+def schema_dir() -> Path:
+    packet = pytest.importorskip("lsst.alert.packet", reason="needs lsst-alert-packet (test extra)")
+    return Path(packet.__file__).parent / "schema"
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fixture_model(tmp_path_factory.mktemp("model"), min_points=5)
+
+
+def _run_cli(bootstrap: str, topics: dict[str, str], model: Path, schema_dir: Path, *extra: str):
+    command = [
+        sys.executable,
+        "-m",
+        "broker_plugin",
+        "run",
+        "--input-topic",
+        topics["in"],
+        "--output-topic",
+        topics["out"],
+        "--dlq-topic",
+        topics["dlq"],
+        "--group-id",
+        topics["group"],
+        "--model",
+        str(model),
+        "--schema-dir",
+        str(schema_dir),
+        "--batch-size",
+        "8",
+        "--batch-wait-ms",
+        "50",
+        *extra,
+    ]
+    env = {**os.environ, "BROKER_PLUGIN_BOOTSTRAP_SERVERS": bootstrap}
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _topics(bootstrap: str, partitions: int = 2) -> dict[str, str]:
+    topics = {k: unique(f"e2e-{k}") for k in ("in", "out", "dlq")}
+    create_topics(bootstrap, topics.values(), partitions=partitions)
+    topics["group"] = unique("e2e")
+    return topics
+
+
+def test_run_matches_classify_and_dead_letters_poison(
+    bootstrap: str, model: Path, schema_dir: Path, tmp_path: Path
+) -> None:
+    """LSST 11.1/8.0 + ZTF alerts: one record each, equal to `classify`; poison → DLQ."""
+    curves = periodic_curves(6, points=40)
+    alerts = [
+        *(p for _, p in iter_alerts(curves, "lsst", "11.1", 2, schema_dir)),
+        *(p for _, p in iter_alerts(curves, "lsst", "8.0", 1, schema_dir)),
+        *(p for _, p in iter_alerts(curves, "ztf", alerts_per_object=1)),
+    ]
+    poison = {
+        b'{"json": 1}': "bad_magic",
+        frame_confluent(4242, b"\x02\x04"): "unknown_schema",
+        alerts[0][:40]: "avro_error",
+    }
+    payloads = [*alerts[:5], *poison, *alerts[5:]]
+    topics = _topics(bootstrap)
+    produce_all(bootstrap, topics["in"], payloads)
+
+    process = _run_cli(bootstrap, topics, model, schema_dir, "--max-messages", str(len(payloads)))
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output.decode()[-2000:]
+
+    serializer = OutputSerializer("avro", output_schema())
+    records = [serializer.deserialize(m.value()) for m in drain(bootstrap, topics["out"], 24)]
+    assert len(records) == len(alerts) == 24
+    for r in records:
+        assert abs(sum(r["probabilities"].values()) - 1.0) < 1e-6
+
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    for i, payload in enumerate(alerts):
+        (dumps / f"{i:03d}.bin").write_bytes(payload)
+    classify_files([dumps], model, tmp_path / "replay.jsonl", schema_dir=schema_dir)
+    replay = [json.loads(line) for line in (tmp_path / "replay.jsonl").read_text().splitlines()]
+    by_id = {(r["alert_id"], r["survey"], r["schema_id"]): r for r in replay}
+    assert len(by_id) == 24
+    for r in records:
+        expected = by_id[(r["alert_id"], r["survey"], r["schema_id"])]
+        for name, p in r["probabilities"].items():
+            assert abs(p - expected["probabilities"][name]) <= 1e-6
+    assert {r["schema_id"] for r in records} == {1101, 800, None}
+
+    dlq = drain(bootstrap, topics["dlq"], 3)
+    reasons = {m.value(): read_dead_letter_headers(m.headers())["reason"] for m in dlq}
+    assert reasons == poison
+
+
+def test_sigkill_mid_stream_loses_nothing(bootstrap: str, model: Path, schema_dir: Path) -> None:
+    """Kill -9 mid-stream, restart: every input alert has at least one output record."""
+    curves = periodic_curves(20, points=40, seed=3)
+    alerts = [p for _, p in iter_alerts(curves, "lsst", "11.1", 3, schema_dir)]
+    half = len(alerts) // 2
+    topics = _topics(bootstrap)
+    produce_all(bootstrap, topics["in"], alerts[:half])
+    reader = TopicReader(bootstrap, topics["out"])
+    try:
+        # A short session so the restarted consumer need not wait 45 s for the dead one's.
+        quick = (
+            "--output-format",
+            "json",
+            "-X",
+            "session.timeout.ms=6000",
+            "-X",
+            "heartbeat.interval.ms=1000",
+        )
+        first = _run_cli(bootstrap, topics, model, schema_dir, *quick)
+        reader.read(1, timeout=60)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert reader.messages, "the first consumer produced nothing before the kill"
+        produce_all(bootstrap, topics["in"], alerts[half:])  # the stream goes on
+
+        second = _run_cli(bootstrap, topics, model, schema_dir, *quick)
+        try:
+            expected = {_alert_id(p) for p in alerts}
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                ids = {json.loads(m.value())["alert_id"] for m in reader.read(len(alerts), 1)}
+                if ids >= expected:
+                    break
+        finally:
+            second.send_signal(signal.SIGTERM)
+            output, _ = second.communicate(timeout=30)
+    finally:
+        reader.close()
+    assert second.returncode == 0, output.decode()[-2000:]
+    assert ids == expected
+
+
+def _alert_id(payload: bytes) -> str:
+    """The diaSourceId of an LSST alert payload, via the decoder itself."""
+    import lsst.alert.packet as packet
+
+    from broker_plugin.decoding import AlertDecoder, DirectorySchemaSource
+
+    source = DirectorySchemaSource(Path(packet.__file__).parent / "schema")
+    return str(AlertDecoder(source).decode_batch([payload]).alert_id[0])
