@@ -140,7 +140,7 @@ def _curves(
     for row, star in enumerate(ids):
         label = LABELS.get(int(codes[row])) if np.isfinite(codes[row]) else None
         if label is None:
-            report.skip(f"star: type {codes[row]!r} is not one of {sorted(LABELS)} (1 ECL, 2 CEP, "
+            report.skip(f"star: type {codes[row]:g} is not one of {sorted(LABELS)} (1 ECL, 2 CEP, "
                         "3 RRLYR, 4 LPV)")
             continue
         if not has_curve[row]:
