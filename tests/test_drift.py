@@ -57,7 +57,7 @@ def simulate(
 
 @pytest.fixture(scope="module")
 def reference() -> dict:
-    batch, probabilities, sizes = simulate(3000, seed=1)
+    batch, probabilities, sizes = simulate(2000, seed=1)
     return reference_statistics(batch, probabilities, CLASSES, points_per_band=sizes)
 
 
