@@ -87,6 +87,7 @@ class AlertDecoder:
         self.ztf_magnitude = ztf_magnitude
         self._schemaless = isinstance(schema_source, FixedSchema)
         self._plans: dict[int, Any] = {}
+        self._layouts: dict[int, lsst.LsstLayout] = {}
 
     def decode_batch(self, payloads: Sequence[bytes]) -> DecodedBatch:
         """Decode every payload; failures are collected, never raised."""
@@ -152,8 +153,9 @@ class AlertDecoder:
             plan = self._plan(schema)
             self._add(index, schema_id, survey, plan.decode(body), out)
             return
+        extract = self._extractor(survey, schema)  # rejects unsupported schemas first
         record = fastavro.schemaless_reader(io.BytesIO(body), schema, None)
-        self._add(index, schema_id, survey, self._extractor(survey, schema)(record), out)
+        self._add(index, schema_id, survey, extract(record), out)
 
     def _plan(self, schema: Mapping[str, Any]) -> Any:
         from broker_plugin.decoding.projection import LsstProjection
@@ -167,7 +169,10 @@ class AlertDecoder:
 
     def _extractor(self, survey: str, schema: Mapping[str, Any]) -> Callable[[Any], tuple]:
         if survey == "lsst":
-            layout = lsst.LsstLayout.of(schema)
+            key = id(schema)
+            layout = self._layouts.get(key)
+            if layout is None:
+                layout = self._layouts[key] = lsst.LsstLayout.of(schema)
             return lambda rec: lsst.points_from_dict(rec, layout, self.include_forced)
         if survey == "ztf":
             return lambda rec: ztf.points_from_dict(rec, self.ztf_magnitude)

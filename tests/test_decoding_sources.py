@@ -1,0 +1,142 @@
+"""Schema sources and wire framing: registry (local HTTP server), directory, fixed."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from broker_plugin import schemas
+from broker_plugin.decoding import (
+    DirectorySchemaSource,
+    RegistrySchemaSource,
+    SchemaSourceError,
+    UnknownSchemaError,
+    frame_confluent,
+    split_confluent,
+)
+from broker_plugin.decoding.wire import Framing, WireFormatError, framing_of
+
+SCHEMA_TEXT = schemas.schema_path(schemas.COMPACT_ALERT).read_text()
+
+
+class _Registry(BaseHTTPRequestHandler):
+    calls: list[str] = []
+    fail_first = 0
+
+    def do_GET(self) -> None:
+        type(self).calls.append(self.path)
+        if type(self).fail_first > 0:
+            type(self).fail_first -= 1
+            self.send_response(503)
+            self.end_headers()
+            return
+        if self.path == "/schemas/ids/7":
+            body = json.dumps({"schema": SCHEMA_TEXT}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self.send_response(404)
+            self.end_headers()
+            self.wfile.write(b'{"error_code":40403,"message":"Schema not found"}')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def registry():
+    _Registry.calls = []
+    _Registry.fail_first = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_registry_fetches_once_per_id(registry):
+    """A schema is fetched from the registry once and then served from the cache."""
+    source = RegistrySchemaSource(registry)
+    assert source.get(7)["name"].endswith("compact_alert")
+    source.get(7)
+    assert _Registry.calls == ["/schemas/ids/7"]
+
+
+def test_registry_unknown_id_is_unknown_schema(registry):
+    """A 404 is reported as an unknown schema at once, without retries."""
+    with pytest.raises(UnknownSchemaError, match="not found"):
+        RegistrySchemaSource(registry, retries=3).get(8)
+    assert len(_Registry.calls) == 1
+
+
+def test_registry_retries_transient_errors(registry):
+    """5xx answers are retried with backoff until the schema comes."""
+    _Registry.fail_first = 2
+    source = RegistrySchemaSource(registry, retries=3, backoff_s=0.01)
+    assert source.get(7)["type"] == "record"
+    assert len(_Registry.calls) == 3
+
+
+def test_registry_unreachable_gives_up_with_clear_error():
+    """A registry nobody listens on fails after the bounded retries, naming the URL."""
+    source = RegistrySchemaSource("http://127.0.0.1:9", retries=1, backoff_s=0.01,
+                                  timeout_s=0.5)
+    with pytest.raises(UnknownSchemaError, match=r"unreachable.*2 attempts"):
+        source.get(1)
+
+
+def test_registry_credentials_stay_out_of_url():
+    """user:pass in the URL becomes an auth header, never part of the shown URL."""
+    source = RegistrySchemaSource("https://alice:s3cret@registry.example:8081")
+    assert "s3cret" not in source.url and source.url == "https://registry.example:8081"
+
+
+def test_directory_numbered_files(tmp_path: Path):
+    """<id>.avsc files are served by id; other ids are unknown."""
+    (tmp_path / "12.avsc").write_text(SCHEMA_TEXT)
+    source = DirectorySchemaSource(tmp_path)
+    assert source.ids == [12]
+    with pytest.raises(UnknownSchemaError):
+        source.get(13)
+
+
+def test_directory_lsst_layout_resolves_named_types():
+    """lsst-alert-packet's tree gives ids major*100+minor with named types resolved."""
+    packet = pytest.importorskip("lsst.alert.packet")
+    source = DirectorySchemaSource(Path(packet.__file__).parent / "schema")
+    assert {700, 800, 1101} <= set(source.ids)
+    fields = [f["name"] for f in source.get(1101)["fields"]]
+    assert fields[:4] == ["diaSourceId", "observation_reason", "target_name", "diaSource"]
+
+
+def test_directory_missing_is_user_error(tmp_path: Path):
+    """A schema directory that does not exist is a one-line configuration error."""
+    with pytest.raises(SchemaSourceError, match="does not exist"):
+        DirectorySchemaSource(tmp_path / "nope")
+
+
+def test_confluent_frame_round_trip():
+    """frame → split gives the id and body back; the header is 5 bytes big-endian."""
+    payload = frame_confluent(1101, b"body")
+    assert payload[:5] == b"\x00\x00\x00\x04\x4d"
+    schema_id, body = split_confluent(payload)
+    assert (schema_id, bytes(body)) == (1101, b"body")
+
+
+def test_framing_detection():
+    """Containers, wire format and garbage are told apart; garbage has a reason code."""
+    assert framing_of(b"Obj\x01...", schemaless_allowed=False) is Framing.CONTAINER
+    assert framing_of(b"\x00\x00\x00\x00\x01x", schemaless_allowed=False) is Framing.CONFLUENT
+    assert framing_of(b"\x02abc", schemaless_allowed=True) is Framing.SCHEMALESS
+    with pytest.raises(WireFormatError) as info:
+        framing_of(b"\x02abc", schemaless_allowed=False)
+    assert info.value.reason == "bad_magic"
+    with pytest.raises(WireFormatError) as info:
+        framing_of(b"\x00\x01", schemaless_allowed=False)
+    assert info.value.reason == "truncated"
