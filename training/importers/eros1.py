@@ -40,7 +40,11 @@ _NUMBER = r"[^\s,\[\]]+"  # one list element: anything between brackets, commas 
 def import_eros1(
     src: str | Path, out: str | Path, *, overwrite: bool = False, progress: bool = False
 ) -> ImportReport:
-    """Convert the EROS-1 train folder into the light-curve directory `out`."""
+    """Convert the EROS-1 train folder into the light-curve directory `out`.
+
+    `progress` is accepted for symmetry with the other importers; the whole import takes a
+    couple of seconds, so no bar is shown.
+    """
     started = time.perf_counter()
     src = Path(src)
     table, series, report = _read(src)
@@ -132,16 +136,18 @@ def _curves(
     offsets = {c: np.concatenate([[0], np.cumsum(lengths)]) for c, (_, lengths) in series.items()}
     has_curve = table.get_column(f"time_points_{next(iter(BANDS))}").is_not_null().to_numpy()
     ids = table["_id"].to_list()
-    codes = table["type"].to_numpy()
+    codes = table["type"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
     raw_period = table["period"].cast(pl.Float64).to_numpy()
     divisor = table["div_period"].cast(pl.Float64).to_numpy()
-    quality = table["quality"].to_list() if "quality" in table.columns else [None] * table.height
+    quality = (table["quality"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
+               if "quality" in table.columns else np.full(table.height, np.nan))
     bad_periods = 0
     for row, star in enumerate(ids):
-        label = LABELS.get(int(codes[row])) if np.isfinite(codes[row]) else None
+        code = codes[row]
+        label = LABELS.get(int(code)) if np.isfinite(code) and code == int(code) else None
         if label is None:
-            report.skip(f"star: type {codes[row]:g} is not one of {sorted(LABELS)} (1 ECL, 2 CEP, "
-                        "3 RRLYR, 4 LPV)")
+            report.skip(f"star: type {code:g} is not one of {sorted(LABELS)} "
+                        "(1 ECL, 2 CEP, 3 RRLYR, 4 LPV)")
             continue
         if not has_curve[row]:
             report.skip(f"star: no light curve in {LIGHT_CURVES[0]}")
@@ -149,7 +155,7 @@ def _curves(
         period = raw_period[row] / divisor[row] if divisor[row] > 0 else np.nan
         params = {"period": float(period)} if np.isfinite(period) and period > 0 else {}
         bad_periods += not params
-        meta = {"quality": int(quality[row])} if quality[row] is not None else {}
+        meta = {"quality": int(quality[row])} if np.isfinite(quality[row]) else {}
         kept = 0
         for suffix, band in BANDS.items():
             arrays = []
