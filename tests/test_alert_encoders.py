@@ -48,13 +48,13 @@ def test_lsst_upto_keeps_history_before():
 
 def test_lsst_7x_cannot_be_encoded():
     """7.x has no scienceFlux, so the encoder refuses it with a clear error."""
-    with pytest.raises(SchemaSourceError, match="8.0 or later"):
+    with pytest.raises(SchemaSourceError, match=r"8\.0 or later"):
         LsstAlertEncoder(load_lsst_schema("7.4"))
 
 
 def test_lsst_schema_dir_missing_version(tmp_path):
     """Asking a schema directory for a version it lacks names the expected file."""
-    with pytest.raises(SchemaSourceError, match="lsst.v11_1.alert.avsc"):
+    with pytest.raises(SchemaSourceError, match=r"lsst\.v11_1\.alert\.avsc"):
         load_lsst_schema("11.1", tmp_path)
 
 

@@ -6,6 +6,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -24,7 +25,7 @@ SCHEMA_TEXT = schemas.schema_path(schemas.COMPACT_ALERT).read_text()
 
 
 class _Registry(BaseHTTPRequestHandler):
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []
     fail_first = 0
 
     def do_GET(self) -> None:

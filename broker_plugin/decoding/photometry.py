@@ -60,4 +60,5 @@ def ztf_difference_for(
     """(magpsf, isdiffpos) such that `ztf_dc_magnitude` gives `mag` back (encoders)."""
     f_tot = 10.0 ** (-0.4 * np.asarray(mag, np.float64))
     f_diff = f_tot - 10.0 ** (-0.4 * np.asarray(magnr, np.float64))
-    return -2.5 * np.log10(np.abs(f_diff)), f_diff >= 0
+    with np.errstate(divide="ignore"):  # a point exactly at the reference: +inf
+        return -2.5 * np.log10(np.abs(f_diff)), f_diff >= 0
