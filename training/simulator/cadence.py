@@ -77,10 +77,10 @@ class Cadence:
         return {"G": (t, 2 * pairs)}
 
     def noise(
-        self, band: str, mag: np.ndarray, rng: np.random.Generator
+        self, band: str, mag: np.ndarray, rng: np.random.Generator | None = None
     ) -> np.ndarray:
-        """Per-point 1-sigma errors for true magnitudes `mag`."""
-        m5 = self.m5[band] + rng.normal(0.0, 0.25, mag.size)
+        """Per-point 1-sigma errors for true magnitudes `mag` (m5 jittered if rng given)."""
+        m5 = self.m5[band] + (0.0 if rng is None else rng.normal(0.0, 0.25, mag.size))
         gamma = 0.037 if band == "u" else GAMMA
         x = 10.0 ** (0.4 * (mag - m5))
         return np.sqrt(self.floor**2 + (0.04 - gamma) * x + gamma * x**2)

@@ -156,11 +156,15 @@ def draw_cep(n: int, rng: np.random.Generator) -> Population:
         abs_gmag = abs_imag - ph.colour_minus_g("I", teff)
         lum = ph.luminosity_from_abs_gmag(abs_gmag, teff)
         teff = ph.teff_from_luminosity_radius(lum, radius)
-    abs_gmag = abs_imag - ph.colour_minus_g("I", teff)
-    lum = ph.luminosity_from_abs_gmag(abs_gmag, teff)
+    # close the loop exactly: L from R and Teff (Stefan-Boltzmann), M_G from L and BC_G
+    lum = radius**2 * (teff / ph.TEFF_SUN) ** 4
+    abs_gmag = ph.abs_gmag_from_luminosity(lum, teff)
     mass = 10.0 ** ((np.log10(lum) - 0.90) / 3.35)
     # Shapes: skewed saw-tooth for F, near-sinusoid for 1O; long periods are more symmetric.
     skew = np.clip(1.0 - 0.5 * np.clip(log_pf - 1.2, 0.0, None), 0.4, 1.0)
+    # ...and near the resonance (P ~ 10 d) nearly symmetric: R21 dips to ~0.15 there
+    # (Simon & Lee 1981; Soszyński et al. 2008, OGLE-III LMC Fourier parameters).
+    skew = skew * (1.0 - 0.65 * np.exp(-(((log_pf - 1.0) / 0.08) ** 2)))
     r21 = np.where(overtone, np.clip(rng.normal(0.12, 0.05, n), 0.02, 0.3),
                    np.clip(rng.normal(0.42, 0.05, n), 0.2, 0.6) * skew)
     r31 = np.where(overtone, np.clip(rng.normal(0.04, 0.02, n), 0.0, 0.1),

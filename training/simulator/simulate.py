@@ -14,11 +14,14 @@ import numpy as np
 
 from broker_plugin.errors import UserError
 from broker_plugin.lightcurve import CLASSES, PHYSICAL_PARAMETERS, LightCurve
+from training.simulator import physics as ph
 from training.simulator import population as popmod
 from training.simulator import shapes
 from training.simulator.cadence import CADENCES, EXTINCTION_RATIO, Cadence, get_cadence
 
 CHUNK = 500
+#: A star enters the simulated catalogue when its amplitude is at least this many sigma.
+DETECTION_SIGMA = 1.5
 _OUTLIER_RATE = 0.002
 
 
@@ -107,6 +110,9 @@ def select_observable(
         keep = lo < hi
         pop["distmod"] = lo + (hi - lo) * rng.random(m)
         pop["extinction_v"] = extinction
+        # a catalogue holds only stars whose variability was detected: amplitude >= 1.5 sigma
+        sigma = cad.noise(cad.selection_band, abs_sel + pop["distmod"] + a_sel)
+        keep &= ~(_expected_amplitude(label, pop, cad.selection_band) < DETECTION_SIGMA * sigma)
         parts.append({k: v[keep] for k, v in pop.items()})
         have += int(keep.sum())
         if have >= n:
@@ -114,6 +120,13 @@ def select_observable(
     else:
         raise SimulationError(f"cannot place {label} stars inside the {cad.name} magnitude window")
     return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
+
+
+def _expected_amplitude(label: str, pop: popmod.Population, band: str) -> np.ndarray:
+    """Peak-to-peak amplitude in `band` before rendering (NaN where only rendering tells)."""
+    if label == "LPV":
+        return pop["amplitude_ref"] * shapes.LPV_AMPLITUDE_RATIO[band]
+    return pop["amplitude_ref"] * ph.pulsation_amplitude_ratio(band, pop["teff"])
 
 
 def _simulate_chunk(
