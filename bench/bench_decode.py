@@ -1,0 +1,78 @@
+"""Decode throughput: plain fastavro decode-everything vs our projection decoder.
+
+LSST 11.1 alerts (Confluent wire format) with 30, 300 and 1000 history points, realistic
+sizes (every nullable scalar filled, forced photometry at the detections' epochs), one core.
+Prints alerts/s for both and the ratio, in one run. Needs lsst-alert-packet for the schema.
+
+    python bench/bench_decode.py [--batch 200] [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from broker_plugin.alerts import LsstAlertEncoder, load_lsst_schema, serialise
+from broker_plugin.decoding import AlertDecoder
+from broker_plugin.decoding.schema_sources import SchemaSource
+from broker_plugin.lightcurve import LightCurve
+
+
+class _OneSchema:
+    """Serves the 11.1 schema for id 1101 (as a registry would, from its cache)."""
+
+    def __init__(self, schema: dict) -> None:
+        self.schema = schema
+
+    def get(self, schema_id: int | None) -> dict:
+        return self.schema
+
+
+def _payloads(schema: dict, points: int, n: int, seed: int = 0) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    enc = LsstAlertEncoder(schema)
+    out = []
+    for i in range(n):
+        t = np.sort(rng.uniform(60000, 61000, points + 1))
+        band = rng.choice(list("ugrizy"), points + 1)
+        curves = [LightCurve(f"obj{i}", t[band == b], 18 + 0.3 * np.sin(t[band == b]),
+                             np.full(int((band == b).sum()), 0.02), band=b)
+                  for b in sorted(set(band))]
+        out.append(serialise(schema, enc.encode(curves, forced=True), 1101))
+    return out
+
+
+def _rate(decoder: AlertDecoder, payloads: list[bytes], batch: int, seconds: float) -> float:
+    decoder.decode_batch(payloads[:2])  # warm caches (templates, schema)
+    done, start = 0, time.process_time()  # CPU seconds: per core, robust to a shared box
+    while True:
+        for i in range(0, len(payloads), batch):
+            chunk = payloads[i:i + batch]
+            decoder.decode_batch(chunk)
+            done += len(chunk)
+            elapsed = time.process_time() - start
+            if elapsed >= seconds:
+                return done / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--alerts", type=int, default=100, help="distinct alerts per size")
+    args = parser.parse_args()
+    schema = load_lsst_schema("11.1")
+    source: SchemaSource = _OneSchema(schema)
+    print(f"{'points':>7} {'bytes/alert':>12} {'fastavro a/s':>13} {'ours a/s':>10} {'ratio':>7}")
+    for points in (30, 300, 1000):
+        payloads = _payloads(schema, points, args.alerts)
+        base = _rate(AlertDecoder(source, fast=False), payloads, args.batch, args.seconds)
+        fast = _rate(AlertDecoder(source), payloads, args.batch, args.seconds)
+        size = int(np.mean([len(p) for p in payloads]))
+        print(f"{points:>7} {size:>12} {base:>13.1f} {fast:>10.1f} {fast / base:>7.1f}")
+
+
+if __name__ == "__main__":
+    main()
