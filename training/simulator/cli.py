@@ -59,6 +59,7 @@ def make_split(
     ),
     out: Path = typer.Option(..., "--out", help="Split directory (gets train/ and test/)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    trees: int = typer.Option(200, "--trees", help="Trees in the random forest."),
 ) -> None:
     """Induced-bias split (Pérez-Galarce et al. 2025): P(train) = exp(-Gini / T)."""
     from rich.console import Console
@@ -73,7 +74,7 @@ def make_split(
         temperature = SCENARIOS[scenario]
     if temperature <= 0:
         raise SplitOptionError(f"--temperature must be > 0, got {temperature}")
-    result = induced_bias_split(data, scenario, temperature, seed)
+    result = induced_bias_split(data, scenario, temperature, seed, n_trees=trees)
     write_split(result, data, out)
     console = Console()
     console.print(result.class_table())

@@ -113,7 +113,7 @@ def gini_impurity(probabilities: np.ndarray) -> np.ndarray:
 
 
 def out_of_fold_probabilities(
-    features: np.ndarray, targets: np.ndarray, seed: int, folds: int = 5
+    features: np.ndarray, targets: np.ndarray, seed: int, folds: int = 5, n_trees: int = 200
 ) -> np.ndarray:
     """Random-forest class probabilities, each star predicted by a forest that did not see it."""
     from sklearn.ensemble import RandomForestClassifier
@@ -121,14 +121,14 @@ def out_of_fold_probabilities(
 
     smallest = int(np.min(np.unique(targets, return_counts=True)[1]))
     folds = max(2, min(folds, smallest))
-    forest = RandomForestClassifier(n_estimators=200, min_samples_leaf=2, random_state=seed,
+    forest = RandomForestClassifier(n_estimators=n_trees, min_samples_leaf=2, random_state=seed,
                                     n_jobs=1)
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return cross_val_predict(forest, features, targets, cv=cv, method="predict_proba")
 
 
 def induced_bias_split(
-    data: str | Path, scenario: str, temperature: float, seed: int = 0
+    data: str | Path, scenario: str, temperature: float, seed: int = 0, n_trees: int = 200
 ) -> SplitResult:
     """Assign every object of a light-curve directory to train or test (see module doc)."""
     data = Path(data)
@@ -151,7 +151,7 @@ def induced_bias_split(
             f"{data}: scenario {scenario!r} needs at least two classes"
             + (" (RRLYR and others)" if scenario == "rrlyr" else "")
         )
-    proba = out_of_fold_probabilities(features[rep], targets, seed)
+    proba = out_of_fold_probabilities(features[rep], targets, seed, n_trees=n_trees)
     gini = gini_impurity(proba)
     p_train = np.exp(-gini / temperature)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 20250514]))

@@ -1,0 +1,101 @@
+"""Cadences, noise and reproducibility of the simulator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from broker_plugin.errors import UserError
+from training.simulator import simulate_curves
+from training.simulator.cadence import get_cadence
+from training.simulator.shapes import circle_overlap
+
+
+def _same(a, b) -> bool:
+    return all(
+        x.object_id == y.object_id and np.array_equal(x.time, y.time)
+        and np.array_equal(x.mag, y.mag) and np.array_equal(x.err, y.err) and x.params == y.params
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def test_same_seed_reproduces_exactly() -> None:
+    """Two runs with one seed give identical times, magnitudes, errors and parameters."""
+    assert _same(simulate_curves(4, "ogle", seed=3), simulate_curves(4, "ogle", seed=3))
+
+
+def test_different_seeds_differ() -> None:
+    """Another seed gives other stars."""
+    a, b = simulate_curves(3, "ogle", seed=3), simulate_curves(3, "ogle", seed=4)
+    assert not np.array_equal(a[0].mag, b[0].mag)
+
+
+def test_class_subset_gives_the_same_stars() -> None:
+    """A class's curves do not depend on which other classes are simulated with it."""
+    alone = simulate_curves(3, "ogle", seed=5, classes=["LPV"])
+    together = [c for c in simulate_curves(3, "ogle", seed=5) if c.label == "LPV"]
+    assert _same(alone, together)
+
+
+def test_lsst_gives_one_curve_per_band_per_object() -> None:
+    """LSST-like stars have ugrizy curves sharing one object id, more r/i than u visits."""
+    curves = simulate_curves(6, "lsst", seed=6)
+    by_object: dict[str, dict[str, int]] = {}
+    for c in curves:
+        assert c.survey == "sim-lsst"
+        by_object.setdefault(c.object_id, {})[c.band] = len(c)
+    assert len(by_object) == 30
+    assert all(set(bands) == set("ugrizy") for bands in by_object.values())
+    u = np.mean([b["u"] for b in by_object.values()])
+    r = np.mean([b["r"] for b in by_object.values()])
+    assert r > 2 * u
+
+
+def test_ogle_cadence_has_seasons_and_hundreds_of_points() -> None:
+    """OGLE-like curves: I band, 300-1,200 points, years of baseline with seasonal gaps."""
+    curves = simulate_curves(4, "ogle", seed=7)
+    for c in curves:
+        gaps = np.diff(np.sort(c.time))
+        assert c.band == "I" and 300 <= len(c) <= 1200
+        assert 2.5 * 365 < c.baseline < 8.2 * 365 and gaps.max() > 60
+
+
+def test_sparse_cadence_has_tens_of_points() -> None:
+    """Sparse curves hold tens of points (Gaia-like transit pairs)."""
+    sizes = [len(c) for c in simulate_curves(5, "sparse", seed=8)]
+    assert min(sizes) >= 16 and max(sizes) <= 70
+
+
+def test_errors_grow_with_magnitude() -> None:
+    """Fainter stars get larger errors (sky + source noise), floor at the bright end."""
+    cad = get_cadence("ogle")
+    sigma = cad.noise("I", np.array([14.0, 17.0, 19.0, 20.5]))
+    assert np.all(np.diff(sigma) > 0) and sigma[0] == pytest.approx(0.0045, abs=0.002)
+    assert 0.05 < sigma[-1] < 0.15
+
+
+def test_errors_describe_the_scatter() -> None:
+    """Point-to-point scatter of fast-sampled quiet stretches matches the quoted errors."""
+    curves = simulate_curves(8, "ogle", seed=9, classes=["ECL"])
+    ratios = []
+    for c in curves:
+        c = c.sorted()
+        dm, dt = np.diff(c.mag), np.diff(c.time)
+        quick = dt < 0.02 * c.params["period"]
+        if quick.sum() > 5:
+            ratios.append(np.median(np.abs(dm[quick])) / np.median(c.err) / (0.6745 * np.sqrt(2)))
+    assert ratios and np.median(ratios) == pytest.approx(1.0, abs=0.35)
+
+
+def test_unknown_cadence_is_a_user_error() -> None:
+    """An unknown cadence name gets one line listing the choices."""
+    with pytest.raises(UserError, match="ogle, lsst, sparse"):
+        simulate_curves(1, "ztf")
+
+
+def test_circle_overlap_limits() -> None:
+    """Disc overlap: none when apart, the small disc when inside, symmetric lens between."""
+    r1, r2 = np.array([1.0, 1.0, 1.0]), np.array([0.5, 0.5, 1.0])
+    area = circle_overlap(np.array([2.0, 0.2, 1.0]), r1, r2)
+    lens = 2 * (np.pi / 3 - np.sqrt(3) / 4)  # two unit discs one radius apart
+    assert area == pytest.approx([0.0, np.pi * 0.25, lens])
