@@ -93,3 +93,18 @@ def test_folding_aligns_minimum_light_at_half_phase() -> None:
         faintest = row[0, np.argmax(row[1, :80])]
         assert abs(faintest - 0.5) < 0.1
     assert np.allclose(phase_grid(4, 2), [0.125, 0.375, 0.625, 0.875, 1.125, 1.375, 1.625, 1.875])
+
+
+def test_sorted_uniforms_are_sorted_uniform_order_statistics() -> None:
+    """Per curve: in (0, 1), non-decreasing, and uniform overall (KS)."""
+    from scipy import stats
+
+    from training.generator.synthesis import sorted_uniforms
+
+    sizes = np.array([5, 1, 2000, 300])
+    u = sorted_uniforms(sizes, np.random.default_rng(0))
+    assert u.size == sizes.sum() and ((u > 0) & (u < 1)).all()
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    for start, size in zip(starts, sizes, strict=True):
+        assert np.all(np.diff(u[start : start + size]) >= 0)
+    assert stats.kstest(u, "uniform").pvalue > 0.001

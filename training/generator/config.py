@@ -44,7 +44,7 @@ class GeneratorConfig:
     # Physical-parameter model and tempering.
     knn_neighbours: int = 5
     mean_precision_prior: float = 1.0
-    pool_size: int = 50_000
+    pool_size: int = 20_000
     # Latent regressor.
     regressor_trees: int = 200
     regressor_grid_search: bool = False

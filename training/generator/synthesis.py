@@ -69,7 +69,7 @@ def unfold(
     start_phase = rng.uniform(0.0, 1.0, n)
 
     curve = np.repeat(np.arange(n), sizes)
-    u = rng.uniform(0.0, 1.0, curve.size)
+    u = sorted_uniforms(sizes, rng)
     cycle_position = u * cycles[curve]
     time = references.t0[reference][curve] + cycle_position * period[curve]
     phase = np.mod(cycle_position + start_phase[curve], 1.0)
@@ -82,11 +82,24 @@ def unfold(
     err = references.errors[references.err_offset[reference][curve] + pick]
     mag = mag + rng.standard_normal(curve.size) * err
 
-    order = np.lexsort((time, curve))
     return SyntheticBatch(
-        time=time[order], mag=mag[order], err=err[order], sizes=sizes, reference=reference,
-        cycles=cycles,
+        time=time, mag=mag, err=err, sizes=sizes, reference=reference, cycles=cycles
     )
+
+
+def sorted_uniforms(sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sorted U(0, 1) samples, `sizes[i]` for curve i, back to back, without sorting: the
+    normalised partial sums of sizes[i] + 1 exponential gaps are uniform order statistics."""
+    blocks = sizes + 1
+    gaps = rng.exponential(1.0, int(blocks.sum()))
+    total = np.cumsum(gaps)
+    block_end = np.cumsum(blocks) - 1
+    before = np.concatenate(([0.0], total[block_end[:-1]]))
+    owner = np.repeat(np.arange(sizes.size), blocks)
+    fraction = (total - before[owner]) / (total[block_end] - before)[owner]
+    keep = np.ones(fraction.size, dtype=bool)
+    keep[block_end] = False
+    return fraction[keep]
 
 
 def window_index(

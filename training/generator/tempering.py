@@ -39,16 +39,21 @@ class GaussianMixture:
         """n draws from p, vectorised: pick components, then one Cholesky transform each."""
         component = rng.choice(self.weights.size, size=n, p=self.weights)
         chol = np.linalg.cholesky(self.covariances)
-        noise = rng.standard_normal((n, self.dim))
-        return self.means[component] + np.einsum("nij,nj->ni", chol[component], noise)
+        out = rng.standard_normal((n, self.dim))
+        for k in range(self.weights.size):  # a few components; vectorised over draws
+            rows = component == k
+            out[rows] = self.means[k] + out[rows] @ chol[k].T
+        return out
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
         """log p(x) for (N, D) points (log-sum-exp over components)."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         chol = np.linalg.cholesky(self.covariances)  # (K, D, D)
-        diff = x[:, None, :] - self.means[None]  # (N, K, D)
-        solved = np.linalg.solve(chol[None], diff[..., None])[..., 0]  # (N, K, D)
-        maha = np.sum(solved**2, axis=-1)
+        inverse = np.linalg.inv(chol)  # (K, D, D), tiny: D = 6
+        maha = np.empty((x.shape[0], self.weights.size))
+        for k in range(self.weights.size):  # a few components; vectorised over points
+            solved = (x - self.means[k]) @ inverse[k].T  # (N, D)
+            maha[:, k] = np.einsum("nd,nd->n", solved, solved)
         log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
         log_comp = (
             np.log(self.weights)[None] - 0.5 * (maha + log_det[None] + self.dim * np.log(2 * np.pi))
