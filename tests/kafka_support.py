@@ -1,7 +1,9 @@
-"""Helpers for tests that talk to a real Kafka broker (started by ``scripts/local-kafka``).
+"""The one module of helpers for tests that talk to a real Kafka broker.
 
-The fixtures in ``tests/conftest.py`` use these; tests import the helpers directly when they
-need to create topics or read a topic back (``from tests.kafka_support import read_topic``).
+The broker is started by ``scripts/local-kafka`` through the session fixture in
+``tests/conftest.py`` (or is an existing one named by ``SELFREG_TEST_KAFKA_BOOTSTRAP``, the
+only variable tests read for that). Tests import the rest directly: unique names, topic
+creation, producing, and reading a topic back (``from tests.kafka_support import read_topic``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,18 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -77,9 +87,55 @@ def stop_local_kafka(state_dir: Path) -> None:
 
 
 def unique_topic_name(label: str = "test") -> str:
-    """A topic name no other test (or earlier run on a shared broker) uses."""
+    """A topic (or group, or transactional id) name no other test or earlier run uses."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-.")[:80] or "test"
     return f"{safe}-{uuid.uuid4().hex[:10]}"
+
+
+def create_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int = 1,
+    config: dict[str, str] | None = None,
+    timeout_s: float = 30.0,
+) -> list[str]:
+    """Create topics and wait until the broker's metadata shows all their partitions led.
+
+    Waiting for leaders (not just the create call) matters: a producer that starts at once
+    otherwise meets UNKNOWN_TOPIC_OR_PART or LEADER_NOT_AVAILABLE on a fresh broker.
+    """
+    names = list(names)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics(
+        [
+            NewTopic(n, num_partitions=partitions, replication_factor=1, config=config or {})
+            for n in names
+        ],
+        operation_timeout=timeout_s,
+        request_timeout=timeout_s,
+    )
+    for future in futures.values():
+        future.result(timeout=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=5).topics
+        for name in list(pending):
+            topic = topics.get(name)
+            if (
+                topic is not None
+                and topic.error is None
+                and len(topic.partitions) == partitions
+                and all(p.leader >= 0 for p in topic.partitions.values())
+            ):
+                pending.discard(name)
+        if pending:
+            time.sleep(0.1)
+    if pending:
+        raise TimeoutError(
+            f"topics {sorted(pending)} did not get {partitions} led partitions in {timeout_s} s"
+        )
+    return names
 
 
 def create_topic(
@@ -89,26 +145,8 @@ def create_topic(
     config: dict[str, str] | None = None,
     timeout_s: float = 30.0,
 ) -> str:
-    """Create a topic and wait until the broker's metadata shows all its partitions led."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
-        operation_timeout=timeout_s,
-        request_timeout=timeout_s,
-    )
-    futures[name].result(timeout=timeout_s)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        topic = admin.list_topics(topic=name, timeout=5).topics.get(name)
-        if (
-            topic is not None
-            and topic.error is None
-            and len(topic.partitions) == partitions
-            and all(p.leader >= 0 for p in topic.partitions.values())
-        ):
-            return name
-        time.sleep(0.1)
-    raise TimeoutError(f"topic {name} did not get {partitions} led partitions in {timeout_s} s")
+    """Create one topic (see create_topics) and return its name."""
+    return create_topics(bootstrap, [name], partitions, config, timeout_s)[0]
 
 
 def delete_topics(bootstrap: str, names: list[str], timeout_s: float = 10.0) -> None:
@@ -121,41 +159,80 @@ def delete_topics(bootstrap: str, names: list[str], timeout_s: float = 10.0) -> 
             future.result(timeout=timeout_s)
 
 
+def produce_all(
+    bootstrap: str, topic: str, values: list[bytes], keys: list[bytes] | None = None
+) -> None:
+    """Produce `values` (in order, round-robin over partitions) and wait for every delivery."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for i, value in enumerate(values):
+        producer.produce(topic, value=value, key=None if keys is None else keys[i])
+    remaining = producer.flush(30)
+    assert remaining == 0, f"{remaining} of {len(values)} messages to {topic} not delivered"
+
+
+class TopicReader:
+    """Reads a whole topic from the start, incrementally, by direct assignment.
+
+    assign() without joining a group means no rebalance wait, so it is the quick way to check
+    what a component under test produced, also while it is still producing.
+    """
+
+    def __init__(
+        self, bootstrap: str, topic: str, isolation_level: str = "read_committed"
+    ) -> None:
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": unique_topic_name("reader"),  # required by librdkafka, not joined
+                "enable.auto.commit": False,
+                "isolation.level": isolation_level,
+            }
+        )
+        metadata = self.consumer.list_topics(topic=topic, timeout=10).topics[topic]
+        self.consumer.assign(
+            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(metadata.partitions)]
+        )
+        self.messages: list[Message] = []
+
+    def read(self, expected: int, timeout_s: float = 30.0) -> list[Message]:
+        """Everything read so far, waiting until `expected` arrived or the timeout."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.messages) < expected and time.monotonic() < deadline:
+            self.poll(0.2)
+        return self.messages
+
+    def poll(self, timeout_s: float) -> None:
+        """One consume call; a message carrying an error fails the test with that error."""
+        for message in self.consumer.consume(num_messages=1000, timeout=timeout_s):
+            if message.error():
+                raise KafkaException(message.error())
+            self.messages.append(message)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def __enter__(self) -> TopicReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def read_topic(
     bootstrap: str,
     topic: str,
     expected: int,
     timeout_s: float = 30.0,
     isolation_level: str = "read_committed",
+    settle_s: float = 0.0,
 ) -> list[Message]:
     """Read a topic from the beginning of every partition until `expected` messages arrive.
 
-    Uses assign() without a consumer group (no rebalance wait), so it is the quick way to
-    check what a component under test produced. Returns what it has at the timeout, so the
-    caller's assertion shows how many were missing.
+    Returns what it has at the timeout, so the caller's assertion shows how many were
+    missing. `settle_s` keeps reading that long afterwards, to catch extras or duplicates.
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex[:8]}",  # required by librdkafka, not joined
-            "enable.auto.commit": False,
-            "isolation.level": isolation_level,
-        }
-    )
-    try:
-        metadata = consumer.list_topics(topic=topic, timeout=10).topics[topic]
-        consumer.assign(
-            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(metadata.partitions)]
-        )
-        messages: list[Message] = []
-        deadline = time.monotonic() + timeout_s
-        while len(messages) < expected and time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is None:
-                continue
-            if message.error():
-                raise KafkaException(message.error())
-            messages.append(message)
-        return messages
-    finally:
-        consumer.close()
+    with TopicReader(bootstrap, topic, isolation_level) as reader:
+        reader.read(expected, timeout_s)
+        if settle_s > 0:
+            reader.poll(settle_s)
+        return reader.messages

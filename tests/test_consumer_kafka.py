@@ -8,7 +8,6 @@ letters with reasons and original bytes, offsets committed only after delivery.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from broker_plugin.serving.consumer import AlertConsumer
 from broker_plugin.serving.dlq import read_dead_letter_headers
 from broker_plugin.serving.output import OutputSerializer
 from broker_plugin.serving.pipeline import TOO_FEW_POINTS, AlertPipeline
-from tests.kafka_helpers import create_topics, drain, produce_all, unique
+from tests.kafka_support import create_topics, produce_all, read_topic, unique_topic_name
 from tests.model_fixture import write_fixture_model
 
 pytestmark = pytest.mark.kafka
@@ -56,11 +55,9 @@ class JsonDecoder:
 
 
 @pytest.fixture(scope="module")
-def bootstrap(request: pytest.FixtureRequest) -> str:
-    """The test broker: $BROKER_PLUGIN_TEST_BOOTSTRAP or the session `kafka_bootstrap`."""
-    return os.environ.get("BROKER_PLUGIN_TEST_BOOTSTRAP") or request.getfixturevalue(
-        "kafka_bootstrap"
-    )
+def bootstrap(kafka_bootstrap: str) -> str:
+    """The session broker (conftest; SELFREG_TEST_KAFKA_BOOTSTRAP selects an external one)."""
+    return kafka_bootstrap
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +90,9 @@ def _config(bootstrap: str, topics: dict[str, str], **changes: object) -> Servin
 
 
 def _topics(bootstrap: str, partitions: int = 2) -> dict[str, str]:
-    topics = {k: unique(f"t-{k}") for k in ("in", "out", "dlq")}
+    topics = {k: unique_topic_name(f"t-{k}") for k in ("in", "out", "dlq")}
     create_topics(bootstrap, topics.values(), partitions=partitions)
-    topics["group"] = unique("g")
+    topics["group"] = unique_topic_name("g")
     return topics
 
 
@@ -110,14 +107,14 @@ def test_every_alert_classified_and_poison_dead_lettered(bootstrap: str, pipelin
     summary = AlertConsumer(config, pipeline, OutputSerializer("json")).run()
     assert (summary.consumed, summary.classified, summary.dead_lettered) == (33, 30, 3)
 
-    out = drain(bootstrap, topics["out"], 30)
+    out = read_topic(bootstrap, topics["out"], 30, settle_s=0.5)
     records = [json.loads(m.value()) for m in out]
     assert sorted(m.key().decode() for m in out) == sorted(f"obj{i}" for i in range(30))
     assert all(m.key().decode() == r["object_id"] for m, r in zip(out, records, strict=True))
     for r in records:
         assert abs(sum(r["probabilities"].values()) - 1) < 1e-6
 
-    dlq = drain(bootstrap, topics["dlq"], 3)
+    dlq = read_topic(bootstrap, topics["dlq"], 3, settle_s=0.5)
     reasons = {m.value(): read_dead_letter_headers(m.headers())["reason"] for m in dlq}
     assert reasons == {poison[0]: AVRO_ERROR, poison[1]: AVRO_ERROR, short: TOO_FEW_POINTS}
     assert all(read_dead_letter_headers(m.headers())["origin.topic"] == topics["in"] for m in dlq)
@@ -150,9 +147,9 @@ def test_exactly_once_produces_each_record_once(bootstrap: str, pipeline) -> Non
         max_messages=12,
         exactly_once=True,
         output_format="json",
-        transactional_id=unique("txn"),
+        transactional_id=unique_topic_name("txn"),
     )
     summary = AlertConsumer(config, pipeline, OutputSerializer("json")).run()
     assert summary.classified == 12
-    out = drain(bootstrap, topics["out"], 12)
+    out = read_topic(bootstrap, topics["out"], 12, settle_s=0.5)
     assert len(out) == 12

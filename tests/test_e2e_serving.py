@@ -23,7 +23,13 @@ from broker_plugin.serving.output import OutputSerializer
 from broker_plugin.serving.produce import iter_alerts
 from broker_plugin.serving.replay import classify_files
 from broker_plugin.serving.service import output_schema
-from tests.kafka_helpers import TopicReader, create_topics, drain, produce_all, unique
+from tests.kafka_support import (
+    TopicReader,
+    create_topics,
+    produce_all,
+    read_topic,
+    unique_topic_name,
+)
 from tests.model_fixture import write_fixture_model
 from tests.serving_data import periodic_curves
 
@@ -31,11 +37,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def bootstrap(request: pytest.FixtureRequest) -> str:
-    """The test broker: $BROKER_PLUGIN_TEST_BOOTSTRAP or the session `kafka_bootstrap`."""
-    return os.environ.get("BROKER_PLUGIN_TEST_BOOTSTRAP") or request.getfixturevalue(
-        "kafka_bootstrap"
-    )
+def bootstrap(kafka_bootstrap: str) -> str:
+    """The session broker (conftest; SELFREG_TEST_KAFKA_BOOTSTRAP selects an external one)."""
+    return kafka_bootstrap
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +75,7 @@ def _run_cli(bootstrap: str, topics: dict[str, str], model: Path, schema_dir: Pa
         "8",
         "--batch-wait-ms",
         "50",
+        "--no-metrics",  # the default port may be taken by a parallel test or a demo
         *extra,
     ]
     env = {**os.environ, "BROKER_PLUGIN_BOOTSTRAP_SERVERS": bootstrap}
@@ -78,9 +83,9 @@ def _run_cli(bootstrap: str, topics: dict[str, str], model: Path, schema_dir: Pa
 
 
 def _topics(bootstrap: str, partitions: int = 2) -> dict[str, str]:
-    topics = {k: unique(f"e2e-{k}") for k in ("in", "out", "dlq")}
+    topics = {k: unique_topic_name(f"e2e-{k}") for k in ("in", "out", "dlq")}
     create_topics(bootstrap, topics.values(), partitions=partitions)
-    topics["group"] = unique("e2e")
+    topics["group"] = unique_topic_name("e2e")
     return topics
 
 
@@ -108,7 +113,8 @@ def test_run_matches_classify_and_dead_letters_poison(
     assert process.returncode == 0, output.decode()[-2000:]
 
     serializer = OutputSerializer("avro", output_schema())
-    records = [serializer.deserialize(m.value()) for m in drain(bootstrap, topics["out"], 24)]
+    out = read_topic(bootstrap, topics["out"], 24, settle_s=0.5)
+    records = [serializer.deserialize(m.value()) for m in out]
     assert len(records) == len(alerts) == 24
     for r in records:
         assert abs(sum(r["probabilities"].values()) - 1.0) < 1e-6
@@ -127,7 +133,7 @@ def test_run_matches_classify_and_dead_letters_poison(
             assert abs(p - expected["probabilities"][name]) <= 1e-6
     assert {r["schema_id"] for r in records} == {1101, 800, None}
 
-    dlq = drain(bootstrap, topics["dlq"], 3)
+    dlq = read_topic(bootstrap, topics["dlq"], 3, settle_s=0.5)
     reasons = {m.value(): read_dead_letter_headers(m.headers())["reason"] for m in dlq}
     assert reasons == poison
 
@@ -151,7 +157,7 @@ def test_sigkill_mid_stream_loses_nothing(bootstrap: str, model: Path, schema_di
             "heartbeat.interval.ms=1000",
         )
         first = _run_cli(bootstrap, topics, model, schema_dir, *quick)
-        reader.read(1, timeout=60)
+        reader.read(1, timeout_s=60)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         assert reader.messages, "the first consumer produced nothing before the kill"
