@@ -10,8 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from broker_plugin.cli_support import run_app
+from broker_plugin.drift import DEFAULT_DRIFT_MIN_WINDOW, DEFAULT_DRIFT_WINDOW, DriftThresholds
 from broker_plugin.features import featurise_batch
+from broker_plugin.http_server import DEFAULT_METRICS_PORT
 from broker_plugin.lightcurve_dir import read_lightcurve_dir
+from broker_plugin.serving.config import DEFAULT_LAG_INTERVAL_S
 
 app = typer.Typer(
     name="broker-plugin",
@@ -75,8 +78,42 @@ def run(
     schema_dir: Path | None = typer.Option(
         None, envvar=_env("SCHEMA_DIR"), help="Directory of .avsc schemas (instead of a registry)."
     ),
-    metrics_port: int | None = typer.Option(
-        None, envvar=_env("METRICS_PORT"), help="Serve /metrics, /healthz, /readyz on this port."
+    metrics_port: int = typer.Option(
+        DEFAULT_METRICS_PORT,
+        envvar=_env("METRICS_PORT"),
+        help="Serve /metrics, /healthz, /readyz on this port (0 disables them).",
+    ),
+    metrics: bool = typer.Option(
+        True,
+        "--metrics/--no-metrics",
+        envvar=_env("METRICS"),
+        help="Serve metrics and health probes (--no-metrics: none, e.g. for a quick replay).",
+    ),
+    lag_interval: float = typer.Option(
+        DEFAULT_LAG_INTERVAL_S,
+        envvar=_env("LAG_INTERVAL"),
+        help="Seconds between consumer-lag updates (watermark queries).",
+    ),
+    drift_window: int = typer.Option(
+        DEFAULT_DRIFT_WINDOW, envvar=_env("DRIFT_WINDOW"), help="Curves in the drift window."
+    ),
+    drift_min_window: int = typer.Option(
+        DEFAULT_DRIFT_MIN_WINDOW,
+        envvar=_env("DRIFT_MIN_WINDOW"),
+        help="Fewest curves in the window before drift is scored (scores are NaN before).",
+    ),
+    drift_psi_threshold: float = typer.Option(
+        DriftThresholds.psi, envvar=_env("DRIFT_PSI_THRESHOLD"), help="Drift flag at PSI >= this."
+    ),
+    drift_ks_threshold: float = typer.Option(
+        DriftThresholds.ks,
+        envvar=_env("DRIFT_KS_THRESHOLD"),
+        help="Drift flag at KS statistic >= this.",
+    ),
+    drift_js_threshold: float = typer.Option(
+        DriftThresholds.js,
+        envvar=_env("DRIFT_JS_THRESHOLD"),
+        help="Drift flag at class-mix Jensen-Shannon distance >= this.",
     ),
     max_messages: int | None = typer.Option(
         None, envvar=_env("MAX_MESSAGES"), help="Stop cleanly after N input messages."
@@ -137,7 +174,7 @@ def run(
         model_dir=model,
         schema_registry_url=schema_registry_url,
         schema_dir=schema_dir,
-        metrics_port=metrics_port,
+        metrics_port=metrics_port if metrics else 0,
         max_messages=max_messages,
         batch_size=batch_size,
         batch_wait_ms=batch_wait_ms,
@@ -147,10 +184,16 @@ def run(
         output_format=output_format,
         inference_threads=inference_threads,
         kafka_settings=settings,
+        lag_interval_s=lag_interval,
+        drift_window=drift_window,
+        drift_min_window=drift_min_window,
+        drift_psi_threshold=drift_psi_threshold,
+        drift_ks_threshold=drift_ks_threshold,
+        drift_js_threshold=drift_js_threshold,
     )
     logging.getLogger("broker_plugin").info("config %s", json.dumps(config.describe()))
     pipeline = make_pipeline(model, schema_registry_url, schema_dir, inference_threads)
-    observer, server = make_observer(pipeline, metrics_port)
+    observer, server = make_observer(pipeline, config)
     try:
         summary = AlertConsumer(config, pipeline, make_serializer(config), observer).run()
     finally:

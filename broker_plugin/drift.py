@@ -64,6 +64,10 @@ from broker_plugin.errors import UserError
 from broker_plugin.features import FeatureBatch, segment_quantile
 
 REFERENCE_FORMAT = 1
+#: Curves in the sliding window, and the fewest before any score is computed (the plugin's
+#: --drift-window and --drift-min-window).
+DEFAULT_DRIFT_WINDOW = 1000
+DEFAULT_DRIFT_MIN_WINDOW = 200
 PSI_BINS = 10
 REFERENCE_SAMPLE = 1000
 # Smallest proportion used inside PSI's log ratio: an empty bin must not give infinity.
@@ -259,9 +263,9 @@ class DriftMonitor:
     def __init__(
         self,
         reference: Mapping[str, Any],
-        window: int = 1000,
+        window: int = DEFAULT_DRIFT_WINDOW,
         thresholds: DriftThresholds | None = None,
-        min_window: int = 200,
+        min_window: int = DEFAULT_DRIFT_MIN_WINDOW,
         recompute_every: int = 1,
         registry: CollectorRegistry | None = None,
         prefix: str | None = None,

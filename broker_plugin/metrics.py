@@ -12,7 +12,7 @@ Wiring in the consumer loop (everything takes arrays or counts, never one call p
     ...
     metrics.consumed(len(messages), topic)             # per topic, per batch
     with metrics.stage("decode"):                        # decode | features | inference |
-        ...                                              # produce | commit
+        ...                                              # build | produce | commit
     metrics.failed("AvroError", 2)
     metrics.dead_lettered("bad_magic_byte", 1)
     metrics.batch(n_alerts)
@@ -25,13 +25,15 @@ Metric names (prefix ``broker_plugin``)::
 
     _alerts_consumed_total{topic}            messages taken from Kafka
     _alerts_classified_total{model_version}  output records (one per alert) produced
-    _alerts_failed_total{error}              alerts that raised while processing, by error type
+    _alerts_failed_total{error}              alerts rejected for an error (not for too few
+                                             points), by error type
     _dead_letters_total{reason}              messages sent to the dead-letter topic, by reason
     _stage_duration_seconds{stage}           per-batch time in each stage (histogram)
     _end_to_end_latency_seconds              alert time (exposure midpoint) -> publish (histogram)
     _batch_size_alerts                       alerts per batch (histogram)
     _consumer_lag_messages{topic,partition}  high watermark − position
     _assigned_partitions                     partitions this pod owns now
+    _transactions_aborted_total              exactly-once transactions aborted (batch re-read)
     _predictions_total{model_version,predicted_class}
     _top_probability{model_version}          top class probability (histogram)
     _last_batch_timestamp_seconds            unix time of the last finished batch
@@ -55,7 +57,7 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 DEFAULT_PREFIX = "broker_plugin"
-STAGES = ("decode", "features", "inference", "produce", "commit")
+STAGES = ("decode", "features", "inference", "build", "produce", "commit")
 
 # MJD 40587.0 is the unix epoch; TAI − UTC has been 37 s since 2017-01-01 (no leap second
 # since, and none announced). LSST times are TAI (midpointMjdTai); ZTF's jd is UTC.
@@ -189,6 +191,10 @@ class PluginMetrics:
         )
         self.assigned_partitions = Gauge(
             f"{p}_assigned_partitions", "Partitions assigned to this consumer", registry=r
+        )
+        self.transactions_aborted = Counter(
+            f"{p}_transactions_aborted", "Exactly-once transactions aborted (batch re-read)",
+            registry=r,
         )
         self.predictions = Counter(
             f"{p}_predictions", "Predicted classes", ["model_version", "predicted_class"],

@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from broker_plugin.drift import DEFAULT_DRIFT_MIN_WINDOW, DEFAULT_DRIFT_WINDOW, DriftThresholds
 from broker_plugin.errors import UserError
 
 ENV_PREFIX = "BROKER_PLUGIN_"
+#: Seconds between consumer-lag updates (a watermark query per assigned partition).
+DEFAULT_LAG_INTERVAL_S = 5.0
 
 #: librdkafka keys whose values must never reach a log (matched as substrings, lower case).
 _SECRET_MARKERS = ("password", "secret", "sasl.jaas.config", "ssl.key.pem", "token")
@@ -122,7 +125,7 @@ class ServingConfig:
     model_dir: Path
     schema_registry_url: str | None = None
     schema_dir: Path | None = None
-    metrics_port: int | None = None
+    metrics_port: int | None = None  # None or 0: no HTTP endpoint, no metrics
     max_messages: int | None = None
     batch_size: int = 500
     batch_wait_ms: int = 200
@@ -133,6 +136,23 @@ class ServingConfig:
     output_format: str = "avro"
     inference_threads: int = 1
     kafka_settings: dict[str, str] = field(default_factory=dict)
+    lag_interval_s: float = DEFAULT_LAG_INTERVAL_S
+    drift_window: int = DEFAULT_DRIFT_WINDOW
+    drift_min_window: int = DEFAULT_DRIFT_MIN_WINDOW
+    drift_psi_threshold: float = DriftThresholds.psi
+    drift_ks_threshold: float = DriftThresholds.ks
+    drift_js_threshold: float = DriftThresholds.js
+
+    @property
+    def metrics_enabled(self) -> bool:
+        """True when /metrics, /healthz and /readyz are to be served."""
+        return bool(self.metrics_port)
+
+    @property
+    def drift_thresholds(self) -> DriftThresholds:
+        return DriftThresholds(
+            psi=self.drift_psi_threshold, ks=self.drift_ks_threshold, js=self.drift_js_threshold
+        )
 
     def __post_init__(self) -> None:
         if not self.input_topics:
@@ -153,6 +173,22 @@ class ServingConfig:
             raise ConfigError(f"--batch-wait-ms must be >= 0, got {self.batch_wait_ms}")
         if self.max_messages is not None and self.max_messages < 1:
             raise ConfigError(f"--max-messages must be >= 1, got {self.max_messages}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(
+                f"--metrics-port must be a TCP port 1-65535 (or 0 / --no-metrics to disable), "
+                f"got {self.metrics_port}"
+            )
+        if self.lag_interval_s <= 0:
+            raise ConfigError(f"--lag-interval must be > 0 seconds, got {self.lag_interval_s}")
+        if self.drift_window < 1 or self.drift_min_window < 1:
+            raise ConfigError(
+                f"--drift-window ({self.drift_window}) and --drift-min-window "
+                f"({self.drift_min_window}) must be >= 1"
+            )
+        for name in ("psi", "ks", "js"):
+            value = getattr(self, f"drift_{name}_threshold")
+            if not value > 0:
+                raise ConfigError(f"--drift-{name}-threshold must be > 0, got {value}")
         if self.output_format not in ("avro", "json"):
             raise ConfigError(
                 f"--output-format must be 'avro' or 'json', got {self.output_format!r}"
@@ -192,7 +228,13 @@ class ServingConfig:
             "batch_wait_ms": self.batch_wait_ms,
             "exactly_once": self.exactly_once,
             "max_messages": self.max_messages,
-            "metrics_port": self.metrics_port,
+            "metrics_port": self.metrics_port if self.metrics_enabled else "off",
+            "lag_interval_s": self.lag_interval_s,
+            "drift": {
+                "window": self.drift_window,
+                "min_window": self.drift_min_window,
+                **self.drift_thresholds.to_dict(),
+            },
             "consumer": mask_secrets(self.consumer_settings()),
             "producer": mask_secrets(self.producer_settings()),
         }

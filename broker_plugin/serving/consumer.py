@@ -47,8 +47,18 @@ from broker_plugin.serving.timing import StageTimes
 log = logging.getLogger("broker_plugin.consumer")
 
 
+#: Exactly-once: abort-and-rewind this many times in a row before giving up on a batch.
+MAX_CONSECUTIVE_ABORTS = 8
+#: First pause before re-reading an aborted batch; doubles per abort in a row, capped at 5 s.
+ABORT_BACKOFF_S = 0.2
+
+
 class DeliveryFailedError(RuntimeError):
     """Output or dead-letter records were not acknowledged; offsets were not committed."""
+
+
+class TransactionAbortedError(RuntimeError):
+    """Exactly-once: the same batch's transaction kept aborting; offsets were not committed."""
 
 
 @dataclass
@@ -60,6 +70,7 @@ class RunSummary:
     dead_lettered: int = 0
     batches: int = 0
     commits: int = 0
+    aborted: int = 0
     transient_errors: dict[str, int] = field(default_factory=dict)
     times: StageTimes = field(default_factory=StageTimes)
     stopped_by: str = ""
@@ -104,6 +115,7 @@ class AlertConsumer:
         self._stop = threading.Event()
         self._revoked: set[tuple[str, int]] = set()
         self._fatal: KafkaError | None = None
+        self._aborts_in_row = 0
         self._plugin = f"{pipeline.card.name}:{pipeline.card.version}"
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -164,12 +176,14 @@ class AlertConsumer:
         finally:
             self.consumer.close()  # leaves the group; triggers a cooperative rebalance
         log.info(
-            "stopped (%s): %d consumed, %d classified, %d dead-lettered, %d commits",
+            "stopped (%s): %d consumed, %d classified, %d dead-lettered, %d commits, "
+            "%d aborted transactions",
             self.summary.stopped_by or "end",
             self.summary.consumed,
             self.summary.classified,
             self.summary.dead_lettered,
             self.summary.commits,
+            self.summary.aborted,
         )
 
     # -- rebalance callbacks ---------------------------------------------------------------
@@ -257,9 +271,12 @@ class AlertConsumer:
         offsets = _next_offsets(batch)
         with times.stage("commit"):
             if self.config.exactly_once:
-                self._commit_transaction(batch, offsets)
+                done = self._commit_transaction(batch, offsets)
             else:
                 self._commit_after_delivery(deliveries, offsets)
+                done = True
+        if not done:  # aborted and rewound: the batch will be consumed again, count it then
+            return
         summary = self.summary
         summary.consumed += len(batch)
         summary.classified += len(outcome.classified)
@@ -345,21 +362,45 @@ class AlertConsumer:
             else:
                 raise
 
-    def _commit_transaction(self, batch: list[Message], offsets: list[TopicPartition]) -> None:
+    def _commit_transaction(self, batch: list[Message], offsets: list[TopicPartition]) -> bool:
+        """Commit the batch's transaction; on an abortable error abort, rewind, return False.
+
+        An abortable error (a record the broker refused, a fenced epoch bump, a timeout) is
+        retried by re-reading the batch after a growing pause; `MAX_CONSECUTIVE_ABORTS` in a
+        row means the failure is not transient, and the loop stops (offsets stay where the
+        last committed transaction left them, so nothing is lost).
+        """
         try:
             self.producer.send_offsets_to_transaction(
                 offsets, self.consumer.consumer_group_metadata(), 30
             )
             self.producer.commit_transaction(60)
-            self.summary.commits += 1
         except KafkaException as exc:
             err = exc.args[0]
-            if err.txn_requires_abort():
-                log.warning("transaction aborted (%s); rewinding the batch", error_name(err))
-                self.producer.abort_transaction(30)
-                self._rewind(batch)
-            else:
+            if not err.txn_requires_abort():
                 raise
+            self._aborts_in_row += 1
+            self.summary.aborted += 1
+            log.warning(
+                "transaction aborted (%s: %s); rewinding %d message(s), attempt %d",
+                error_name(err),
+                err.str(),
+                len(batch),
+                self._aborts_in_row,
+            )
+            self.producer.abort_transaction(30)
+            self._rewind(batch)
+            self._hook("aborted", len(batch))
+            if self._aborts_in_row >= MAX_CONSECUTIVE_ABORTS:
+                raise TransactionAbortedError(
+                    f"{self._aborts_in_row} transactions aborted in a row, last: "
+                    f"{error_name(err)} ({err.str()}); stopping with offsets uncommitted"
+                ) from exc
+            self._stop.wait(min(ABORT_BACKOFF_S * 2 ** (self._aborts_in_row - 1), 5.0))
+            return False
+        self._aborts_in_row = 0
+        self.summary.commits += 1
+        return True
 
     def _rewind(self, batch: list[Message]) -> None:
         first: dict[tuple[str, int], int] = {}
@@ -372,9 +413,10 @@ class AlertConsumer:
     # -- monitoring hooks ------------------------------------------------------------------
 
     def _hook(self, name: str, *args: Any) -> None:
-        """Call the observer's hook `name` (see serving.observer), if monitoring is on."""
-        if self.observer is not None:
-            getattr(self.observer, name)(*args)
+        """Call the observer's hook `name` (see serving.observer), if it has one."""
+        hook = getattr(self.observer, name, None)
+        if hook is not None:
+            hook(*args)
 
 
 def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
@@ -390,4 +432,10 @@ def _names(partitions: list[TopicPartition]) -> str:
     return ", ".join(f"{p.topic}[{p.partition}]" for p in partitions) or "nothing"
 
 
-__all__ = ["AlertConsumer", "DeliveryFailedError", "FatalKafkaError", "RunSummary"]
+__all__ = [
+    "AlertConsumer",
+    "DeliveryFailedError",
+    "FatalKafkaError",
+    "RunSummary",
+    "TransactionAbortedError",
+]

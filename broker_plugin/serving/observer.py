@@ -1,8 +1,18 @@
 """Feeding monitoring from the loop: metrics, health and drift, once per batch.
 
-The consumer calls five hooks (`tick`, `running`, `assigned`, `batch`, `idle`); this class
-turns them into calls on `PluginMetrics`, `Health` and `DriftMonitor` (see their modules), so
-the loop itself holds no monitoring code and runs without any (observer None).
+The consumer calls a few hooks (`tick`, `running`, `assigned`, `idle`, `batch`, `aborted`);
+this class turns them into calls on `PluginMetrics`, `Health` and `DriftMonitor` (see their
+modules), so the loop itself holds no monitoring code and runs without any (observer None).
+
+Two choices made here:
+
+* Dead letters are counted by reason; the *failure* counter (`alerts_failed_total{error}`)
+  counts only rejections caused by an error (undecodable bytes, unknown schema, Avro errors).
+  An alert that decodes but has too few points is normal for young objects: it is
+  dead-lettered (`too_few_points`, `no_points`) but is not a failure, so the failure alert
+  stays meaningful.
+* End-to-end latency uses each survey's time scale: LSST's `midpointMjdTai` is TAI, ZTF's
+  `jd` (hence our `alert_mjd`) is UTC, as are the compact demo alerts.
 """
 
 from __future__ import annotations
@@ -14,20 +24,37 @@ from typing import Any
 
 import numpy as np
 
-from broker_plugin.serving.pipeline import BatchOutcome
+from broker_plugin.decoding.batch import NO_POINTS
+from broker_plugin.serving.config import DEFAULT_LAG_INTERVAL_S
+from broker_plugin.serving.pipeline import TOO_FEW_POINTS, BatchOutcome
 
-LAG_EVERY_S = 5.0
+#: Reject reasons that are about the data, not an error (see the module docstring).
+NOT_FAILURES = frozenset({TOO_FEW_POINTS, NO_POINTS})
+#: Time scale of each survey's alert MJD; anything not listed is UTC.
+TIME_SCALES = {"lsst": "tai"}
+
+
+def time_scale(survey: str) -> str:
+    """'tai' or 'utc': the time scale of `survey`'s alert MJD."""
+    return TIME_SCALES.get(survey, "utc")
 
 
 class ServingObserver:
     """Metrics + health + drift for one running consumer."""
 
-    def __init__(self, metrics: Any, health: Any, drift: Any | None = None) -> None:
+    def __init__(
+        self,
+        metrics: Any,
+        health: Any,
+        drift: Any | None = None,
+        lag_interval_s: float = DEFAULT_LAG_INTERVAL_S,
+    ) -> None:
         self.metrics = metrics
         self.health = health
         self.drift = drift
+        self.lag_interval_s = float(lag_interval_s)
         self._assigned = 0
-        self._last_lag = 0.0
+        self._last_lag = -float("inf")
 
     def tick(self) -> None:
         self.health.tick()
@@ -38,9 +65,15 @@ class ServingObserver:
     def assigned(self, delta: int) -> None:
         self._assigned = max(self._assigned + delta, 0)
         self.health.partitions_assigned(self._assigned)
+        self.metrics.assigned_partitions.set(self._assigned)
+        self._last_lag = -float("inf")  # new partitions: refresh lag at the next chance
 
     def idle(self, consumer: Any) -> None:
         self._maybe_lag(consumer)
+
+    def aborted(self, n_messages: int) -> None:
+        """An exactly-once transaction was aborted; its `n_messages` inputs will be re-read."""
+        self.metrics.transactions_aborted.inc()
 
     def batch(self, messages: list[Any], outcome: BatchOutcome, consumer: Any) -> None:
         m = self.metrics
@@ -48,13 +81,15 @@ class ServingObserver:
             m.consumed(n, topic)
         for stage, seconds in outcome.times.seconds.items():
             m.stage_duration.labels(stage=stage).observe(seconds)
-        for reason, n in Counter(r.reason for r in outcome.rejected).items():
+        reasons = Counter(r.reason for r in outcome.rejected)
+        for reason, n in reasons.items():
             m.dead_lettered(reason, n)
+            if reason not in NOT_FAILURES:
+                m.failed(reason, n)
         m.batch(len(messages))
         if outcome.probabilities is not None and len(outcome.probabilities):
             m.classified(outcome.probabilities)
-            mjd = np.array([c.record["alert_mjd"] for c in outcome.classified], dtype=np.float64)
-            m.end_to_end(mjd[np.isfinite(mjd)])
+            self._latency(outcome)
         if (
             self.drift is not None
             and outcome.features is not None
@@ -66,9 +101,20 @@ class ServingObserver:
             )
         self._maybe_lag(consumer)
 
+    def _latency(self, outcome: BatchOutcome) -> None:
+        """Alert time → now, per time scale (one vectorised call per scale in the batch)."""
+        records = [c.record for c in outcome.classified]
+        mjd = np.array([r["alert_mjd"] for r in records], dtype=np.float64)
+        scales = np.array([time_scale(str(r["survey"])) for r in records])
+        now = time.time()
+        for scale in np.unique(scales):
+            chosen = (scales == scale) & np.isfinite(mjd)
+            if chosen.any():
+                self.metrics.end_to_end(mjd[chosen], published_unix=now, scale=str(scale))
+
     def _maybe_lag(self, consumer: Any) -> None:
         now = time.monotonic()
-        if now - self._last_lag >= LAG_EVERY_S:
+        if now - self._last_lag >= self.lag_interval_s:
             self._last_lag = now
             # Lag is advisory: never stop the stream because a watermark query failed.
             with contextlib.suppress(Exception):

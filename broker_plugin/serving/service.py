@@ -99,9 +99,14 @@ def register_schema(url: str, subject: str, schema: dict[str, Any]) -> int:
         ) from exc
 
 
-def make_observer(pipeline: AlertPipeline, metrics_port: int | None) -> tuple[Any, Any]:
-    """(observer, http server) when a metrics port is given, else (None, None)."""
-    if metrics_port is None:
+def make_observer(pipeline: AlertPipeline, config: ServingConfig) -> tuple[Any, Any]:
+    """(observer, http server) when metrics are on (`config.metrics_enabled`), else (None, None).
+
+    The server is up before the consumer subscribes, so /healthz answers during start-up and
+    /readyz says 503 until the loop runs. A port already in use is a user error, not a
+    traceback: two plugins on one host need different --metrics-port values.
+    """
+    if not config.metrics_enabled:
         return None, None
     from broker_plugin.drift import DriftMonitor
     from broker_plugin.health import Health
@@ -118,7 +123,30 @@ def make_observer(pipeline: AlertPipeline, metrics_port: int | None) -> tuple[An
     )
     health = Health()
     health.model_loaded(card.version)
-    drift = DriftMonitor.from_card(card, registry=metrics.registry, prefix=metrics.prefix)
-    server = start_http_server(metrics_port, metrics.registry, health)
+    drift = DriftMonitor.from_card(
+        card,
+        window=config.drift_window,
+        min_window=config.drift_min_window,
+        thresholds=config.drift_thresholds,
+        registry=metrics.registry,
+        prefix=metrics.prefix,
+    )
+    if drift is None:
+        log.warning(
+            "model card %s:%s carries no drift reference; drift gauges are off "
+            "(re-export the model with `training` to get them)",
+            card.name,
+            card.version,
+        )
+    port = int(config.metrics_port or 0)
+    try:
+        server = start_http_server(port, metrics.registry, health)
+    except OSError as exc:
+        raise ConfigError(
+            f"--metrics-port {port}: cannot listen ({exc.strerror or exc}); choose a free port "
+            "with --metrics-port (BROKER_PLUGIN_METRICS_PORT) or turn metrics off with "
+            "--no-metrics"
+        ) from exc
     log.info("metrics on http://0.0.0.0:%d/metrics (health: /healthz, /readyz)", server.port)
-    return ServingObserver(metrics, health, drift), server
+    observer = ServingObserver(metrics, health, drift, lag_interval_s=config.lag_interval_s)
+    return observer, server
