@@ -87,20 +87,25 @@ class PelsGenerator:
                 f"class; got {counts or 'none'} ({skipped} curves skipped for lacking a label "
                 f"or period). Add curves or drop the thin classes."
             )
+        say = _Reporter(progress)
+        say(f"{len(usable)} curves ({skipped} skipped), classes {classes}; imputing parameters")
         class_index = np.array([classes.index(lbl) for lbl in labels], dtype=np.int64)
         raw = params_matrix(usable)
         raw[:, 0] = periods
         missing_share = float(np.isnan(raw).mean())
         model_params = impute_per_class(to_model_space(raw), labels, config.knn_neighbours)
 
+        say(f"folding to {config.cycles} cycles x {config.n_phase} phase points")
         folded = fold_curves(usable, periods, config.n_phase, config.cycles, config.seed)
         phys_mean = model_params.mean(axis=0)
         phys_std = np.where(model_params.std(axis=0) > 1e-9, model_params.std(axis=0), 1.0)
         standard = (model_params - phys_mean) / phys_std
         torch_device = pick_device(device)
+        say(f"training PELS-VAE on {torch_device} ({config.epochs} epochs)")
         vae_fit = fit_vae(
             folded.x, class_index, standard, len(classes), config, torch_device, progress
         )
+        say("fitting the latent regressor" + (" (grid)" if config.regressor_grid_search else ""))
         onehot = np.eye(len(classes))[class_index]
         mu = encode_mu(vae_fit.model, folded.x, onehot, standard, torch_device)
         regressor, report = fit_latent_regressor(
@@ -110,6 +115,7 @@ class PelsGenerator:
             config.regressor_grid_search,
             seed=config.seed,
         )
+        say("fitting per-class parameter mixtures")
         mixtures = {
             c: fit_class_mixture(
                 model_params[class_index == i], c, config.seed, config.mean_precision_prior
@@ -335,6 +341,18 @@ class PelsGenerator:
             mixtures=mixtures, regressor=joblib.load(path / "regressor.joblib"),
             references=references, examples=examples, metrics=metrics, device=str(torch_device),
         )
+
+
+class _Reporter:
+    """One line per fitting step on stderr (silent when progress is off)."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True, quiet=not enabled)
+
+    def __call__(self, message: str) -> None:
+        self.console.print(f"[dim]generator:[/] {message}", highlight=False)
 
 
 def _usable_curves(curves: Sequence[LightCurve]) -> tuple[list[LightCurve], np.ndarray, int]:

@@ -62,7 +62,7 @@ class GaussianMixture:
         return (top + np.log(np.exp(log_comp - top).sum(axis=1, keepdims=True)))[:, 0]
 
     def sample_tempered(
-        self, n: int, b: float, rng: np.random.Generator, pool_size: int = 50_000
+        self, n: int, b: float, rng: np.random.Generator, pool_size: int = 20_000
     ) -> np.ndarray:
         """n draws from q ∝ p^b by importance resampling a pool from p with weights p^(b-1)."""
         if not b > 0:

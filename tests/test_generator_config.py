@@ -1,0 +1,49 @@
+"""GeneratorConfig: validation, the β schedule, and round trips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from broker_plugin.errors import UserError
+from training.generator import GeneratorConfig
+
+
+def test_stepped_beta_rises_in_steps_to_beta() -> None:
+    """With the step schedule β climbs in beta_steps equal steps, then stays at β."""
+    config = GeneratorConfig(epochs=40, beta=0.01, beta_schedule="step", beta_steps=4)
+    values = [config.beta_at(e) for e in range(40)]
+    assert values[0] == pytest.approx(0.0025)
+    assert values[-1] == pytest.approx(0.01)
+    assert sorted(set(values)) == pytest.approx([0.0025, 0.005, 0.0075, 0.01])
+    assert values == sorted(values)
+
+
+def test_constant_beta_is_constant() -> None:
+    """The default schedule keeps β fixed."""
+    config = GeneratorConfig(beta=0.02)
+    assert {config.beta_at(e) for e in range(config.epochs)} == {0.02}
+
+
+def test_unknown_setting_names_the_valid_ones(tmp_path: Path) -> None:
+    """A typo in a config file is a one-line UserError naming the file's bad key."""
+    path = tmp_path / "gen.json"
+    path.write_text(json.dumps({"epoch": 3}))
+    with pytest.raises(UserError, match=r"unknown generator setting\(s\) \['epoch'\]"):
+        GeneratorConfig.from_json(path)
+
+
+def test_bad_values_are_rejected() -> None:
+    """Non-positive sizes and an unknown β schedule are UserErrors naming the field."""
+    with pytest.raises(UserError, match="'latent_dim'"):
+        GeneratorConfig(latent_dim=0)
+    with pytest.raises(UserError, match="'beta_schedule'"):
+        GeneratorConfig(beta_schedule="cyclic")
+
+
+def test_dict_round_trip() -> None:
+    """to_dict / from_dict give back an equal config."""
+    config = GeneratorConfig(epochs=3, n_phase=20, beta_schedule="step")
+    assert GeneratorConfig.from_dict(config.to_dict()) == config
