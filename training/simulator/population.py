@@ -177,8 +177,8 @@ def draw_cep(n: int, rng: np.random.Generator) -> Population:
     # Hertzsprung progression: the 2:1 resonance P2/P0 = 0.5 near P = 10 d (Simon & Schmidt
     # 1976) puts a bump on the descending branch below 10 d, at maximum near 10 d and on the
     # rising branch above; its strength peaks between ~6 and ~16 d.
-    pop["bump_amp"] = np.where(overtone, 0.0, 0.35 * np.exp(-(((log_pf - 1.0) / 0.17) ** 2)))
-    pop["bump_phase"] = -1.2 * (log_pf - 1.0) + 0.02
+    pop["bump_amp"] = np.where(overtone, 0.0, 0.9 * np.exp(-(((log_pf - 1.0) / 0.2) ** 2)))
+    pop["bump_phase"] = np.clip(-2.2 * (log_pf - 1.0), -0.3, 0.45)
     pop.update(subclass=subclass, period=10.0**log_p, teff=teff, feh=feh, abs_gmag=abs_gmag,
                radius=radius, mass=mass, logg=ph.log_gravity(mass, radius), amplitude_ref=amp)
     return pop

@@ -39,7 +39,7 @@ def fourier_shape(phase: np.ndarray, ratios: np.ndarray, phases: np.ndarray) -> 
     return out
 
 
-def _bump(phase: np.ndarray, centre: np.ndarray, width: float = 0.07) -> np.ndarray:
+def _bump(phase: np.ndarray, centre: np.ndarray, width: float = 0.05) -> np.ndarray:
     d = (phase - centre + 0.5) % 1.0 - 0.5
     return np.exp(-0.5 * (d / width) ** 2)
 
