@@ -75,6 +75,7 @@ class TrainingConfig:
     n_oversampling: int = 2
     b_final: float = 0.5
     b_decay: float = 0.1
+    generator_epochs: int = 0  # when `train` fits the generator itself; 0 = its default
     # Runtime.
     device: str = "auto"
     mixed_precision: bool = True
@@ -139,6 +140,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "synthetic_per_batch": 300,
         "n_oversampling": 1,
         "b_decay": 0.3,
+        "generator_epochs": 15,
     },
     "paper": {
         "epochs": 300,

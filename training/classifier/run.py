@@ -7,6 +7,7 @@ object went where), and generator/ when a generator was fitted here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -75,8 +76,14 @@ def generator_source(
     if generator_dir is not None:
         generator = PelsGenerator.load(generator_dir)
     else:
+        from training.generator.config import GeneratorConfig
+
+        gen_config = GeneratorConfig(seed=config.seed)
+        if config.generator_epochs:
+            gen_config = dataclasses.replace(gen_config, epochs=config.generator_epochs)
         device = None if config.device == "auto" else config.device
-        generator = PelsGenerator.fit(with_params, progress=progress, device=device)
+        generator = PelsGenerator.fit(with_params, config=gen_config, progress=progress,
+                                      device=device)
         generator.save(run_dir / "generator")
     return GeneratorSource(generator, classes, settings, config.n_oversampling)
 
@@ -104,11 +111,16 @@ def train_run(
     train, val = prepare_data(curves, config, settings, source=str(data_dir))
     _write_split(run_dir / "split.csv", train, val)
     started = time.perf_counter()
+    say = _say if progress else (lambda message: None)
+    say(f"{len(train)} training / {len(val)} validation curves, classes {train.classes}")
     if config.mode == "two-losses" and source is None:
         train_curves = [curves[i] for i in train.source_index]  # type: ignore[union-attr]
+        say("loading the generator" if generator_dir else
+            f"fitting the generator on {len(train_curves)} training curves")
         source = generator_source(generator_dir, train_curves, train.classes, settings,
                                   config, run_dir, progress)
     generator_seconds = time.perf_counter() - started
+    say(f"generator ready in {generator_seconds:.0f} s" if source else "one-loss: no generator")
 
     result = train_classifier(train, val, config, source=source, progress=progress)
     (run_dir / "history.json").write_text(json.dumps(result.history, indent=1) + "\n")
@@ -148,6 +160,12 @@ def train_run(
                    run_dir / "confusion_matrix.png",
                    title=f"validation, {config.mode} (macro F1 {metrics['macro_f1']:.3f})")
     return metrics
+
+
+def _say(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).log(message)
 
 
 def _write_split(path: Path, train: LabelledFeatures, val: LabelledFeatures) -> None:
