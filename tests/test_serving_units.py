@@ -198,3 +198,174 @@ def test_avro_output_is_wire_framed_and_round_trips() -> None:
     data = serializer.serialize({"a": "x", "p": 0.5})
     assert data[:5] == b"\x00\x00\x00\x00\x4d"
     assert serializer.deserialize(data) == {"a": "x", "p": 0.5}
+
+
+# --------------------------------------------------------------------------- monitoring wiring
+
+
+def _cli_config(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str]
+) -> ServingConfig:
+    """The ServingConfig `broker-plugin run ARGS` builds (stopped before any Kafka work)."""
+    import broker_plugin.cli as cli
+
+    built: list[ServingConfig] = []
+
+    class StopError(Exception):
+        pass
+
+    def fake_make_pipeline(*a: object, **k: object) -> None:
+        raise StopError
+
+    monkeypatch.setattr("broker_plugin.serving.service.make_pipeline", fake_make_pipeline)
+    original = ServingConfig.__post_init__
+
+    def spy(self: ServingConfig) -> None:
+        original(self)
+        built.append(self)
+
+    monkeypatch.setattr(ServingConfig, "__post_init__", spy)
+    base = {
+        "BROKER_PLUGIN_BOOTSTRAP_SERVERS": "x:1",
+        "BROKER_PLUGIN_INPUT_TOPIC": "a",
+        "BROKER_PLUGIN_OUTPUT_TOPIC": "b",
+        "BROKER_PLUGIN_DLQ_TOPIC": "c",
+        "BROKER_PLUGIN_GROUP_ID": "g",
+        "BROKER_PLUGIN_MODEL": str(model_dir),
+    }
+    result = CliRunner().invoke(cli.app, ["run", *args], env={**base, **env})
+    assert isinstance(result.exception, StopError), result.output
+    return built[0]
+
+
+def test_metrics_are_on_by_default_on_the_chart_port(model_dir: Path, monkeypatch) -> None:
+    """Without options the plugin serves metrics on DEFAULT_METRICS_PORT (9108)."""
+    from broker_plugin.http_server import DEFAULT_METRICS_PORT
+
+    config = _cli_config(model_dir, monkeypatch, [], {})
+    assert config.metrics_enabled and config.metrics_port == DEFAULT_METRICS_PORT == 9108
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--no-metrics"], {}),
+        (["--metrics-port", "0"], {}),
+        ([], {"BROKER_PLUGIN_METRICS": "false"}),
+    ],
+)
+def test_metrics_can_be_turned_off(model_dir: Path, monkeypatch, args, env) -> None:
+    """--no-metrics, --metrics-port 0 and BROKER_PLUGIN_METRICS=false all disable the port."""
+    from broker_plugin.serving.service import make_observer
+
+    config = _cli_config(model_dir, monkeypatch, args, env)
+    assert not config.metrics_enabled
+    assert make_observer(object(), config) == (None, None)  # type: ignore[arg-type]
+
+
+def test_drift_and_lag_options_come_from_cli_and_environment(model_dir: Path, monkeypatch) -> None:
+    """Drift window, min window, thresholds and lag interval reach the config (CLI or env)."""
+    config = _cli_config(
+        model_dir,
+        monkeypatch,
+        ["--drift-window", "300", "--drift-psi-threshold", "0.4", "--lag-interval", "2.5"],
+        {
+            "BROKER_PLUGIN_DRIFT_MIN_WINDOW": "50",
+            "BROKER_PLUGIN_DRIFT_KS_THRESHOLD": "0.3",
+            "BROKER_PLUGIN_DRIFT_JS_THRESHOLD": "0.05",
+        },
+    )
+    assert (config.drift_window, config.drift_min_window, config.lag_interval_s) == (300, 50, 2.5)
+    assert config.drift_thresholds.to_dict() == {"psi": 0.4, "ks": 0.3, "js": 0.05}
+
+
+@pytest.mark.parametrize(
+    ("changes", "option"),
+    [
+        ({"drift_window": 0}, "--drift-window"),
+        ({"drift_ks_threshold": 0.0}, "--drift-ks-threshold"),
+        ({"lag_interval_s": -1.0}, "--lag-interval"),
+        ({"metrics_port": 70000}, "--metrics-port"),
+    ],
+)
+def test_bad_monitoring_options_name_the_option(changes: dict, option: str) -> None:
+    """Impossible monitoring settings are one-line user errors naming the option."""
+    with pytest.raises(ConfigError, match=option):
+        _config(**changes)
+
+
+def test_busy_metrics_port_is_a_user_error(model_dir: Path) -> None:
+    """A port already bound gives a ConfigError that names the port and the way out."""
+    import socket
+
+    from broker_plugin.serving.service import make_observer
+
+    class Pipeline:
+        card = Classifier(model_dir).card
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"--metrics-port {port}.*--no-metrics"):
+            make_observer(Pipeline(), _config(metrics_port=port))  # type: ignore[arg-type]
+
+
+def _outcome(surveys: list[str], mjd: list[float], reasons: list[str]):
+    from broker_plugin.serving.pipeline import BatchOutcome, Classified, Rejection
+    from broker_plugin.serving.timing import StageTimes
+
+    classified = [
+        Classified(i, f"o{i}", {"alert_mjd": t, "survey": s})
+        for i, (s, t) in enumerate(zip(surveys, mjd, strict=True))
+    ]
+    rejected = [Rejection(100 + i, r, "why") for i, r in enumerate(reasons)]
+    probabilities = np.tile(np.array([[0.1, 0.1, 0.1, 0.1, 0.6]]), (len(surveys), 1))
+    return BatchOutcome(classified, rejected, StageTimes({"decode": 0.01}),
+                        probabilities=probabilities)
+
+
+class _Message:
+    def topic(self) -> str:
+        return "alerts"
+
+
+def _observer():
+    from broker_plugin.health import Health
+    from broker_plugin.metrics import PluginMetrics
+    from broker_plugin.serving.observer import ServingObserver
+
+    metrics = PluginMetrics(model_version="1", classes=["CEP", "DSCT", "ECL", "LPV", "RRLYR"])
+    return ServingObserver(metrics, Health(), lag_interval_s=3600), metrics
+
+
+def test_ztf_latency_is_on_utc_and_lsst_on_tai() -> None:
+    """Alerts 20 s old on their own time scale (ZTF: UTC, LSST: TAI) both land in (10, 30] s."""
+    import time
+
+    from broker_plugin.metrics import MJD_UNIX_EPOCH, TAI_MINUS_UTC_SECONDS
+
+    observer, metrics = _observer()
+    utc_mjd = (time.time() - 20.0) / 86400.0 + MJD_UNIX_EPOCH
+    tai_mjd = utc_mjd + TAI_MINUS_UTC_SECONDS / 86400.0
+    observer.batch([_Message()] * 2, _outcome(["ztf", "lsst"], [utc_mjd, tai_mjd], []), None)
+
+    def bucket(le: str) -> float | None:
+        return metrics.registry.get_sample_value(
+            "broker_plugin_end_to_end_latency_seconds_bucket", {"le": le}
+        )
+
+    assert bucket("10.0") == 0 and bucket("30.0") == 2
+
+
+def test_too_few_points_is_dead_lettered_but_not_a_failure() -> None:
+    """Undecodable input counts as a failure by error type; a short history does not."""
+    observer, metrics = _observer()
+    reasons = ["bad_magic", "too_few_points", "too_few_points", "no_points"]
+    observer.batch([_Message()] * 5, _outcome(["lsst"], [60000.0], reasons), None)
+    get = metrics.registry.get_sample_value
+    assert get("broker_plugin_dead_letters_total", {"reason": "too_few_points"}) == 2
+    assert get("broker_plugin_dead_letters_total", {"reason": "no_points"}) == 1
+    assert get("broker_plugin_alerts_failed_total", {"error": "bad_magic"}) == 1
+    assert get("broker_plugin_alerts_failed_total", {"error": "too_few_points"}) is None
+    assert get("broker_plugin_alerts_failed_total", {"error": "no_points"}) is None
