@@ -120,11 +120,14 @@ def _seasonal(
     """
     n = counts.size
     seg = np.repeat(np.arange(n), counts)
-    n_seasons = np.ceil(years).astype(np.int64)
-    season = np.floor(rng.random(seg.size) * n_seasons[seg])
-    last = season == n_seasons[seg] - 1
-    length = np.where(last, np.minimum(season_days, (years[seg] - season) * 365.25), season_days)
-    day = rng.random(seg.size) * length
+    # observing time available: full seasons plus a (possibly short) last one; points are
+    # uniform over it, so a short last season gets few points, not a crowded burst
+    full = np.floor(years).astype(np.int64)
+    last = np.minimum(season_days, (years - full) * 365.25)
+    total = full * season_days + last
+    u = rng.random(seg.size) * total[seg]
+    season = np.floor(u / season_days)
+    day = u - season * season_days
     if night:
         day = np.floor(day) + rng.normal(0.0, 0.07, seg.size)
     offset = rng.uniform(0.0, 40.0, n)

@@ -123,9 +123,15 @@ def select_observable(
 
 
 def _expected_amplitude(label: str, pop: popmod.Population, band: str) -> np.ndarray:
-    """Peak-to-peak amplitude in `band` before rendering (NaN where only rendering tells)."""
+    """Peak-to-peak amplitude in `band` before the light curve is sampled."""
     if label == "LPV":
         return pop["amplitude_ref"] * shapes.LPV_AMPLITUDE_RATIO[band]
+    if label == "ECL":  # eclipse depths: render one orbit on a coarse grid
+        n, k = pop["period"].size, 200
+        grid = {**pop, "epoch": np.zeros(n)}
+        seg = np.repeat(np.arange(n), k)
+        t = np.tile(np.linspace(0.0, 1.0, k, endpoint=False), n) * pop["period"][seg]
+        return np.ptp(shapes.render_ecl(grid, seg, t, band).reshape(n, k), axis=1)
     return pop["amplitude_ref"] * ph.pulsation_amplitude_ratio(band, pop["teff"])
 
 
