@@ -1,4 +1,4 @@
-"""Helpers for tests that need the real helm / promtool binaries (built once, cached)."""
+"""Helpers for tests that need the real helm and promql-check binaries (built once, cached)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def go_tool(name: str) -> Path:
     if shutil.which("go") is None:
         pytest.skip(f"needs Go to build {name} from the module proxy (go not on PATH)")
     result = subprocess.run(
-        [str(GET_GO_TOOL), name], capture_output=True, text=True, timeout=1800, check=False
+        [str(GET_GO_TOOL), name], capture_output=True, text=True, timeout=900, check=False
     )
     if result.returncode != 0:
         raise RuntimeError(f"scripts/get-go-tool {name} failed:\n{result.stderr[-4000:]}")

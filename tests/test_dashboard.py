@@ -1,5 +1,6 @@
-"""The Grafana dashboard and the alert rules: valid JSON, PromQL that parses (real promtool),
-and queries that return data when evaluated on real scrapes of a running plugin's /metrics."""
+"""The Grafana dashboard and the alert rules: valid JSON, PromQL that Prometheus's own parser
+accepts, and queries and alerts that Prometheus's own engine evaluates on real scrapes of a
+running plugin's /metrics (scripts/promql-check, built from the Go module proxy and cached)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from broker_plugin.drift import DriftMonitor, reference_statistics
 from broker_plugin.features import featurise_segments
@@ -20,32 +20,29 @@ from broker_plugin.http_server import start_http_server
 from broker_plugin.metrics import PluginMetrics
 from tests.helm_support import CHART, go_tool, one, render
 
-# A cold cache builds helm/promtool from the Go module proxy first (minutes).
-pytestmark = pytest.mark.timeout(2400)
-
 DASHBOARD = CHART / "dashboards" / "broker-plugin.json"
 JOB, NAMESPACE = "rel-broker-plugin-metrics", "astro"
+TARGET_LABELS = {"job": JOB, "namespace": NAMESPACE, "instance": "10.0.0.7:9108"}
 CLASSES = ["CEP", "DSCT", "ECL", "LPV", "RRLYR"]
-STEP_MINUTES = 5  # one scrape = 5 minutes of promtool time
-GRAFANA_VARS = {"$__rate_interval": "10m", "$namespace": NAMESPACE, "$job": JOB}
-
-
-def dashboard_exprs() -> list[tuple[str, str]]:
-    """(panel title, expression with Grafana variables substituted)."""
-    panels = json.loads(DASHBOARD.read_text())["panels"]
-    out = []
-    for panel in panels:
-        for target in panel.get("targets", []):
-            expr = target["expr"]
-            for var, value in GRAFANA_VARS.items():
-                expr = expr.replace(var, value)
-            out.append((panel["title"], expr))
-    return out
+SCRAPE_S = 300  # one batch, one scrape, five minutes of Prometheus time
+RULE_EVAL_S = 60  # Prometheus's rule evaluation interval
+# $__rate_interval is at least four scrape intervals in Grafana; 10m spans 3 of our scrapes.
+GRAFANA_VARS = ("__rate_interval=10m", f"namespace={NAMESPACE}", f"job={JOB}")
+EXPECTED_ALERTS = {"BrokerPluginNoThroughput", "BrokerPluginLagGrowing",
+                   "BrokerPluginDeadLetterRate", "BrokerPluginAlertsFailing", "BrokerPluginDrift"}
 
 
 @pytest.fixture(scope="module")
-def promtool() -> Path:
-    return go_tool("promtool")
+def promql_check() -> Path:
+    return go_tool("promql-check")
+
+
+def run_check(binary: Path, *args: str, stdin: object = None) -> tuple[int, dict, str]:
+    """(exit status, JSON output, stderr) of one promql-check command."""
+    result = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=120,
+                            check=False, input=None if stdin is None else json.dumps(stdin))
+    output = json.loads(result.stdout) if result.stdout.strip() else {}
+    return result.returncode, output, result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +54,31 @@ def rules_file(tmp_path_factory) -> Path:
     return path
 
 
-def run_promtool(promtool: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(promtool), *args], capture_output=True, text=True, timeout=120,
-                          check=False)
+@pytest.fixture(scope="module")
+def alert_rules(promql_check, rules_file) -> dict[str, dict]:
+    """Alert name -> the rule as Prometheus's rulefmt read it (expr, for)."""
+    status, out, err = run_check(promql_check, "rules", str(rules_file))
+    assert status == 0, err
+    return {r["alert"]: r for r in out["rules"] if r.get("alert")}
+
+
+def dashboard_queries(binary: Path, dashboard: Path = DASHBOARD) -> list[dict]:
+    """Every panel query of the dashboard, parsed, with Grafana's variables filled in."""
+    args = [a for var in GRAFANA_VARS for a in ("-var", var)]
+    status, out, err = run_check(binary, "parse", "-dashboard", str(dashboard), *args)
+    assert status == 0, err
+    return out["results"]
+
+
+def evaluate(binary: Path, scrapes: list[str], queries: list[dict]) -> list[dict]:
+    """Prometheus's engine on the scrapes (one every SCRAPE_S from t=0): one result per query."""
+    spec = {"scrapes": [{"time": i * SCRAPE_S, "text": text, "target_labels": TARGET_LABELS}
+                        for i, text in enumerate(scrapes)],
+            "queries": queries}
+    status, out, err = run_check(binary, "eval", "-", stdin=spec)
+    assert status == 0, err
+    assert out["series_loaded"] > 50, out["series_loaded"]
+    return out["results"]
 
 
 def test_dashboard_json_is_well_formed() -> None:
@@ -75,39 +94,49 @@ def test_dashboard_json_is_well_formed() -> None:
         assert topic in titles, topic
 
 
-def test_rules_pass_promtool_check(promtool, rules_file) -> None:
-    """promtool check rules accepts the rendered PrometheusRule."""
-    result = run_promtool(promtool, "check", "rules", str(rules_file))
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_rules_are_valid_prometheus_rules(alert_rules) -> None:
+    """Prometheus's rulefmt accepts the rendered PrometheusRule, with every expected alert."""
+    assert set(alert_rules) == EXPECTED_ALERTS
+    assert all(r["for_seconds"] > 0 for r in alert_rules.values())
 
 
-def test_dashboard_queries_parse(promtool, tmp_path) -> None:
-    """Every dashboard expression parses with Prometheus's own parser (as recording rules)."""
-    rules = [{"record": f"dashboard:panel_{i}", "expr": e}
-             for i, (_, e) in enumerate(dashboard_exprs())]
-    path = tmp_path / "dashboard-rules.yaml"
-    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    result = run_promtool(promtool, "check", "rules", str(path))
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_every_dashboard_query_parses(promql_check) -> None:
+    """Prometheus's parser accepts every dashboard query, and each selects plugin metrics."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    n_targets = sum(len(p.get("targets", [])) for p in dashboard["panels"])
+    queries = dashboard_queries(promql_check)
+    assert len(queries) == n_targets
+    for q in queries:
+        assert q["metrics"] and all(m.startswith("broker_plugin_") for m in q["metrics"]), q
 
 
-def test_promtool_rejects_broken_promql(promtool, tmp_path) -> None:
-    """The check can fail: a malformed expression is refused."""
+def test_broken_promql_is_rejected(promql_check) -> None:
+    """The parse check can fail: a malformed expression is refused and named."""
+    status, out, err = run_check(promql_check, "parse", stdin=[
+        {"name": "ok", "expr": "sum(rate(broker_plugin_alerts_consumed_total[5m]))"},
+        {"name": "broken panel", "expr": "sum(rate(broker_plugin_alerts_consumed_total[5m])"}])
+    assert status == 1
+    assert [bool(r.get("error")) for r in out["results"]] == [False, True]
+    assert "broken panel" in err and "parenthesis" in err
+
+
+def test_broken_rule_file_is_rejected(promql_check, tmp_path) -> None:
+    """The rules check can fail: a rule with a malformed expression is refused."""
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
-        {"record": "r", "expr": "sum(rate(broker_plugin_alerts_consumed_total[5m])"}]}]}))
-    assert run_promtool(promtool, "check", "rules", str(path)).returncode != 0
+        {"alert": "A", "expr": "sum(rate(broker_plugin_alerts_consumed_total[5m])"}]}]}))
+    status, out, _ = run_check(promql_check, "rules", str(path))
+    assert status == 1 and out["errors"]
 
 
-def _stream_scrapes(n_batches: int, drifted: bool, poison_every: int) -> list[dict[str, float]]:
+def _stream_scrapes(tmp: Path, n_batches: int, drifted: bool, poison_every: int) -> list[str]:
     """Run a real batch flow (featuriser → onnxruntime → metrics, drift, health) behind the real
-    HTTP server and scrape /metrics after each batch: {series string: value} per scrape."""
+    HTTP server and scrape /metrics after each batch: the exposition text per scrape."""
     import onnxruntime as ort
 
     from tests.model_fixture import build_onnx
 
     rng = np.random.default_rng(3)
-    tmp = Path(__import__("tempfile").mkdtemp())
     session = ort.InferenceSession(str(build_onnx(tmp / "m.onnx")),
                                    providers=["CPUExecutionProvider"])
 
@@ -149,82 +178,66 @@ def _stream_scrapes(n_batches: int, drifted: bool, poison_every: int) -> list[di
             metrics.set_consumer_lag([("lsst-alerts", 0, remaining // 2),
                                       ("lsst-alerts", 1, remaining - remaining // 2)])
             with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics") as r:
-                text = r.read().decode()
-            scrapes.append(_samples(text))
+                scrapes.append(r.read().decode())
     return scrapes
 
 
-def _samples(text: str) -> dict[str, float]:
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name.endswith("_created"):
-                continue
-            labels = {**s.labels, "job": JOB, "namespace": NAMESPACE}
-            body = ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items()))
-            out[f"{s.name}{{{body}}}"] = s.value
-    return out
-
-
-def _input_series(scrapes: list[dict[str, float]]) -> list[dict[str, str]]:
-    names = sorted({k for s in scrapes for k in s})
-    def fmt(v: float | None) -> str:
-        return "_" if v is None else ("NaN" if v != v else repr(float(v)))
-    return [{"series": n, "values": " ".join(fmt(s.get(n)) for s in scrapes)} for n in names]
-
-
-def _promtool_test(promtool: Path, tmp: Path, rules_file: Path, scrapes: list, tests: list) -> str:
-    spec = {
-        "rule_files": [str(rules_file)],
-        "evaluation_interval": "1m",
-        "tests": [{"interval": f"{STEP_MINUTES}m", "input_series": _input_series(scrapes),
-                   "promql_expr_test": tests}],
-    }
-    path = tmp / "test.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    result = run_promtool(promtool, "test", "rules", str(path))
-    return "" if result.returncode == 0 else result.stdout + result.stderr
-
-
-def _alert_exprs(rules_file: Path) -> dict[str, str]:
-    rules = yaml.safe_load(rules_file.read_text())["groups"][0]["rules"]
-    return {r["alert"]: r["expr"] for r in rules}
-
-
 @pytest.fixture(scope="module")
-def troubled_scrapes() -> list[dict[str, float]]:
+def troubled_scrapes(tmp_path_factory) -> list[str]:
     """Ten scrapes of a stream with drifted (noisy) curves and 10 % poison messages."""
-    return _stream_scrapes(10, drifted=True, poison_every=10)
+    return _stream_scrapes(tmp_path_factory.mktemp("troubled"), 10, drifted=True, poison_every=10)
 
 
-def test_every_dashboard_query_returns_data(promtool, rules_file, troubled_scrapes,
-                                            tmp_path) -> None:
-    """Each dashboard expression, evaluated by promtool on the real scrapes, is non-empty."""
-    eval_time = f"{STEP_MINUTES * (len(troubled_scrapes) - 1)}m"
-    tests = [{"expr": f"clamp_max(count({e}), 1)", "eval_time": eval_time,
-              "exp_samples": [{"labels": "{}", "value": 1}]} for _, e in dashboard_exprs()]
-    failure = _promtool_test(promtool, tmp_path, rules_file, troubled_scrapes, tests)
-    assert not failure, failure
+def queries_without_data(binary: Path, dashboard: Path, scrapes: list[str]) -> list[str]:
+    """Names of the dashboard queries with no number (no series, or only NaN) at the last
+    scrape: a panel that would show "No data" or a broken line."""
+    queries = [{"name": q["name"], "expr": q["expr"], "time": SCRAPE_S * (len(scrapes) - 1)}
+               for q in dashboard_queries(binary, dashboard)]
+    return [r["name"] for r in evaluate(binary, scrapes, queries)
+            if all(s["value"] == "NaN" for s in r["series"])]
 
 
-def test_alerts_fire_on_a_troubled_stream(promtool, rules_file, troubled_scrapes,
-                                          tmp_path) -> None:
-    """Drift, dead-letter and failure alert conditions hold on the drifted, poisoned stream."""
-    exprs = _alert_exprs(rules_file)
-    eval_time = f"{STEP_MINUTES * (len(troubled_scrapes) - 1)}m"
-    tests = [{"expr": f"clamp_max(count({exprs[name]}), 1)", "eval_time": eval_time,
-              "exp_samples": [{"labels": "{}", "value": 1}]}
-             for name in ("BrokerPluginDrift", "BrokerPluginDeadLetterRate",
-                          "BrokerPluginAlertsFailing")]
-    failure = _promtool_test(promtool, tmp_path, rules_file, troubled_scrapes, tests)
-    assert not failure, failure
+def test_every_dashboard_query_returns_data(promql_check, troubled_scrapes) -> None:
+    """Each dashboard query, evaluated by Prometheus's engine on the real scrapes, has data."""
+    assert queries_without_data(promql_check, DASHBOARD, troubled_scrapes) == []
 
 
-def test_alerts_stay_quiet_on_a_healthy_stream(promtool, rules_file, tmp_path) -> None:
-    """On a clean, reference-like stream that drains its lag, no alert condition holds."""
-    scrapes = _stream_scrapes(6, drifted=False, poison_every=0)
-    eval_time = f"{STEP_MINUTES * (len(scrapes) - 1)}m"
-    tests = [{"expr": expr, "eval_time": eval_time, "exp_samples": []}
-             for expr in _alert_exprs(rules_file).values()]
-    failure = _promtool_test(promtool, tmp_path, rules_file, scrapes, tests)
-    assert not failure, failure
+def test_a_renamed_metric_leaves_its_panel_empty(promql_check, troubled_scrapes,
+                                                 tmp_path) -> None:
+    """The data check can fail: a dashboard naming a metric the plugin lacks is caught."""
+    text = DASHBOARD.read_text().replace("broker_plugin_drift_window_curves",
+                                         "broker_plugin_drift_window_size")
+    renamed = tmp_path / "renamed.json"
+    renamed.write_text(text)
+    assert queries_without_data(promql_check, renamed, troubled_scrapes) == [
+        "Drift flag and window [B]"]
+
+
+def firing(binary: Path, scrapes: list[str], rules: dict[str, dict]) -> dict[str, bool]:
+    """Alert name -> whether it fires at the last scrape: its condition held at every rule
+    evaluation (each RULE_EVAL_S) over its `for` duration, as Prometheus's rule manager needs."""
+    end = SCRAPE_S * (len(scrapes) - 1)
+    hold = {name: int(rule["for_seconds"]) for name, rule in rules.items()}
+    assert max(hold.values()) <= end, f"a `for` is longer than the scraped stream: {hold}"
+    queries = [{"name": name, "expr": rule["expr"], "start": end - hold[name], "end": end,
+                "step": RULE_EVAL_S} for name, rule in rules.items()]
+    return {r["name"]: any(len(s["values"]) == hold[r["name"]] // RULE_EVAL_S + 1
+                           for s in r["series"])
+            for r in evaluate(binary, scrapes, queries)}
+
+
+def test_alerts_fire_on_a_troubled_stream(promql_check, alert_rules, troubled_scrapes) -> None:
+    """Drift, dead-letter and failure alerts fire (for their full `for`) on the bad stream."""
+    state = firing(promql_check, troubled_scrapes, alert_rules)
+    assert {name for name, up in state.items() if up} == {
+        "BrokerPluginDrift", "BrokerPluginDeadLetterRate", "BrokerPluginAlertsFailing"}
+
+
+def test_alerts_stay_quiet_on_a_healthy_stream(promql_check, alert_rules, tmp_path) -> None:
+    """On a clean, reference-like stream that drains its lag, no alert condition ever holds."""
+    scrapes = _stream_scrapes(tmp_path, 6, drifted=False, poison_every=0)
+    end = SCRAPE_S * (len(scrapes) - 1)
+    queries = [{"name": name, "expr": rule["expr"], "start": 0, "end": end, "step": RULE_EVAL_S}
+               for name, rule in alert_rules.items()]
+    held = {r["name"]: r["series"] for r in evaluate(promql_check, scrapes, queries)}
+    assert {name: series for name, series in held.items() if series} == {}
