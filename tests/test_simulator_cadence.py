@@ -99,3 +99,20 @@ def test_circle_overlap_limits() -> None:
     area = circle_overlap(np.array([2.0, 0.2, 1.0]), r1, r2)
     lens = 2 * (np.pi / 3 - np.sqrt(3) / 4)  # two unit discs one radius apart
     assert area == pytest.approx([0.0, np.pi * 0.25, lens])
+
+
+def test_writer_round_trips_within_its_precision(tmp_path) -> None:
+    """Written curves read back equal to 1e-6 d in time and 1e-5 mag, parameters exactly."""
+    from broker_plugin.lightcurve_dir import read_lightcurve_dir
+    from training.simulator.writer import LightCurveDirWriter
+
+    curves = simulate_curves(2, "lsst", seed=10, classes=["RRLYR"])
+    writer = LightCurveDirWriter(tmp_path)
+    writer.write(curves)
+    writer.close()
+    back = read_lightcurve_dir(tmp_path)
+    for a, b in zip(curves, back, strict=True):
+        assert (a.object_id, a.band, a.label, a.survey) == (b.object_id, b.band, b.label, b.survey)
+        assert np.allclose(a.time, b.time, atol=6e-7, rtol=0)
+        assert np.allclose(a.mag, b.mag, atol=6e-6, rtol=0)
+        assert a.params == b.params and b.meta["subclass"] == a.meta["subclass"]

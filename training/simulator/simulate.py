@@ -49,7 +49,10 @@ def simulate_curves(
 
     Curves carry `label`, `band`, `survey` ("sim-<cadence>"), the six physical parameters in
     `params` and `subclass`, `amplitude` (peak-to-peak of the noise-free model in the band,
-    mag), `distmod` and `extinction` in `meta`. Deterministic for a given seed.
+    mag), `distmod` and `extinction_v` in `meta`. For eclipsing binaries, period is the
+    orbital period and teff, radius, logg, feh describe the primary, abs_gmag the system.
+    Stars are kept only if the survey would catalogue them: mean magnitude between its
+    saturation and depth, amplitude above 1.5 sigma. Deterministic for a given seed.
     """
     curves: list[LightCurve] = []
     if not progress:
