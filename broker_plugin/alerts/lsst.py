@@ -5,6 +5,12 @@ the earlier ones `prvDiaSources`. Magnitudes become total flux `scienceFlux` in 
 `psfFlux` (difference flux) is `scienceFlux` minus the object's median flux, so both are
 plausible. Every other required field gets a valid placeholder (`fill.Filler`).
 
+Two modes. Friendly (default): every diaSource has the same binary layout (ids in
+[2**57, 2**58), one detector below 64 per object, nullable scalars filled). Realistic
+(``realistic=True``): the layout changes record to record as in Rubin's stream (63-bit ids,
+detector 0–188 per visit, varying counts, per-record null patterns, rare null fluxes and
+withdrawn rows); see `variability.py`. Benchmarks and tests of decoders use both.
+
 LSST schemas are lsst-alert-packet's (GPLv3, not shipped): `load_lsst_schema(version,
 schema_dir)` reads them from a directory in lsst-alert-packet's layout, or from the installed
 package when no directory is given.
@@ -20,6 +26,15 @@ from typing import Any
 import numpy as np
 
 from broker_plugin.alerts.fill import Filler
+from broker_plugin.alerts.variability import (
+    N_DETECTORS,
+    P_NULL_FLUX,
+    P_WITHDRAWN,
+    RecordVariety,
+    full_range_id,
+    rng_for,
+    visit_id,
+)
 from broker_plugin.decoding.photometry import mag_to_njy
 from broker_plugin.decoding.schema_sources import (
     DirectorySchemaSource,
@@ -40,8 +55,10 @@ def stable_id(*parts: object) -> int:
     return (1 << 57) | (int.from_bytes(digest, "big") >> 7)
 
 
-def lsst_object_id(object_id: str) -> int:
-    """The diaObjectId our encoder gives a light curve's `object_id`."""
+def lsst_object_id(object_id: str, realistic: bool = False) -> int:
+    """The diaObjectId our encoder gives a light curve's `object_id` (in the given mode)."""
+    if realistic:
+        return full_range_id("diaObject", object_id)
     return stable_id("diaObject", object_id)
 
 
@@ -80,8 +97,11 @@ def load_lsst_schema(version: str = "11.1", schema_dir: str | Path | None = None
 class LsstAlertEncoder:
     """Builds alert dicts for one parsed LSST schema (8.0 or later)."""
 
-    def __init__(self, schema: Mapping[str, Any], *, fill_optional: bool = True) -> None:
+    def __init__(
+        self, schema: Mapping[str, Any], *, fill_optional: bool = True, realistic: bool = False
+    ) -> None:
         self.schema = schema
+        self.realistic = realistic
         names = {f["name"] for f in schema["fields"]}
         self.filler = Filler(schema, optional=fill_optional)
         self.source_type = _record_name(schema, "diaSource")
@@ -94,6 +114,12 @@ class LsstAlertEncoder:
         self.has_top_id = "diaSourceId" in names
         self.has_alert_id = "alertId" in names
         self._source_template = self.filler.record(self.source_type)
+        self.forced_type = _record_name(schema, "prvDiaForcedSources")
+        self._variety = {
+            name: RecordVariety(self.filler.named[name], _SET_BY_ENCODER)
+            for name in (self.source_type, self.forced_type, self.object_type)
+            if name is not None
+        }
 
     def encode(
         self,
@@ -113,12 +139,13 @@ class LsstAlertEncoder:
         if time.size == 0:
             raise ValueError("cannot encode an alert without points")
         object_name = curves[0].object_id
-        obj_id = lsst_object_id(object_name)
+        obj_id = lsst_object_id(object_name, self.realistic)
         flux, flux_err = mag_to_njy(mag, err)
         template = float(np.median(flux))
+        rng = rng_for(object_name, time.size, time[-1]) if self.realistic else None
         sources = [
             self._source(obj_id, object_name, i, band[i], time[i], flux[i], flux_err[i],
-                         template)
+                         template, rng)
             for i in range(time.size)
         ]
         alert = self.filler.value(self.schema)
@@ -131,13 +158,15 @@ class LsstAlertEncoder:
         alert["prvDiaSources"] = sources[:-1]
         if "prvDiaForcedSources" in alert:
             alert["prvDiaForcedSources"] = (
-                [self._forced(s) for s in sources[:-1]] if forced else []
+                [self._forced(s, rng) for s in sources[:-1]] if forced else []
             )
         for key in ("cutoutDifference", "cutoutScience", "cutoutTemplate"):
             if key in alert:
                 alert[key] = None
         if self.object_type is not None and "diaObject" in alert:
             obj = self.filler.record(self.object_type)
+            if rng is not None:
+                self._variety[self.object_type].apply(obj, rng)
             obj["diaObjectId"] = obj_id
             for key, value in (("ra", trigger["ra"]), ("dec", trigger["dec"]),
                                ("nDiaSources", len(sources))):
@@ -148,7 +177,7 @@ class LsstAlertEncoder:
 
     def _source(
         self, obj_id: int, name: str, i: int, band: str, time: float, flux: float,
-        flux_err: float, template: float,
+        flux_err: float, template: float, rng: np.random.Generator | None = None,
     ) -> dict[str, Any]:
         s = dict(self._source_template)
         ra, dec = _radec(obj_id)
@@ -170,20 +199,43 @@ class LsstAlertEncoder:
             "psfFluxErr": float(flux_err),
             "snr": float(flux / flux_err) if flux_err > 0 else 0.0,
         }
+        if rng is not None:
+            self._variety[self.source_type].apply(s, rng)
+            values.update(
+                diaSourceId=full_range_id("diaSource", name, i, time),
+                visit=visit_id(time, int(rng.integers(0, 100_000))),
+                detector=int(rng.integers(0, N_DETECTORS)),
+            )
+            if rng.random() < P_NULL_FLUX:
+                values["scienceFlux"] = None
+            if rng.random() < P_WITHDRAWN:
+                values["timeWithdrawnMjdTai"] = float(time) + 30.0
         for key, value in values.items():
             if key in s:
                 s[key] = value
         return s
 
-    def _forced(self, source: Mapping[str, Any]) -> dict[str, Any]:
-        forced_type = _record_name(self.schema, "prvDiaForcedSources")
-        f = self.filler.record(forced_type) if forced_type else {}
+    def _forced(
+        self, source: Mapping[str, Any], rng: np.random.Generator | None = None
+    ) -> dict[str, Any]:
+        f = self.filler.record(self.forced_type) if self.forced_type else {}
+        if rng is not None and self.forced_type:
+            self._variety[self.forced_type].apply(f, rng)
         for key in f:
             if key in source:
                 f[key] = source[key]
         if "diaForcedSourceId" in f:
-            f["diaForcedSourceId"] = stable_id("forced", source["diaSourceId"])
+            make_id = full_range_id if rng is not None else stable_id
+            f["diaForcedSourceId"] = make_id("forced", source["diaSourceId"])
         return f
+
+
+#: Fields `_source`, `_forced` and `encode` set themselves (the variety leaves them alone).
+_SET_BY_ENCODER = frozenset({
+    "diaSourceId", "diaObjectId", "diaForcedSourceId", "ssObjectId", "visit", "detector",
+    "midpointMjdTai", "timeProcessedMjdTai", "timeWithdrawnMjdTai", "band", "ra", "dec",
+    "scienceFlux", "scienceFluxErr", "psfFlux", "psfFluxErr", "snr", "nDiaSources",
+})
 
 
 def _merge(curves: Sequence[LightCurve]) -> tuple[np.ndarray, ...]:

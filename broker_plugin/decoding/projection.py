@@ -1,20 +1,22 @@
-"""The fast LSST decoder: walks the Avro binary and reads only what the light curve needs.
+"""The fast LSST decoder: reads only what the light curve needs, exactly as fastavro would.
 
 fastavro builds a Python dict for each of the ~100 fields of each of hundreds of diaSources.
-Here, for each flat record type (diaSource, diaForcedSource) a *layout template* is learnt by
-walking one record in Python: its length, the offsets of every byte that decides a field's
-length (union branches, varint continuation bits, string lengths) with their expected values,
-and the offsets of the wanted fields. The records that follow in the same array usually share
-the layout (same null pattern, same varint sizes), so they are checked and read all at once
-with strided numpy views over the payload: records k = 0..K−1 start at s0 + k·L. The first
-record that fails the check is walked again (a new template, also tried on later alerts), and
-so on: the result is exactly what a full parse gives, because every length-deciding byte of an
-accepted record has been checked. Values are bit-identical to fastavro's (same IEEE bytes).
+Here the records of an alert are walked *all at once*, one field at a time, with numpy
+(`walker.RecordWalker`). That needs every record's start before walking, and in Avro a record
+starts where the previous one ends. The trick: every diaSource and diaForcedSource of an alert
+carries the same `diaObjectId`, so its encoded bytes (the *marker*, 9–11 bytes for real ids)
+occur once per record. `bytes.find` locates all marker occurrences (candidates); the walker
+goes from each candidate through the rest of the record (the suffix) and then through the
+next record's fields before its diaObjectId (the prefix). The chain is then checked from the
+known start of the first record: each record's walk must land exactly on the next candidate.
+Every accepted position is thus the one a full parse reaches, whatever the null patterns,
+varint lengths or string lengths are; the values read there are fastavro's (same IEEE bytes).
 
-Only the head of the alert is read (diaSource, prvDiaSources, prvDiaForcedSources, and
-diaObject when diaSource.diaObjectId is null); bytes after it (cutouts, ssSource, ...) are not
-parsed, so damage confined to them is not reported. Record types with nested complex fields
-are not templated: such schemas fall back to fastavro (`LsstProjection.supported`).
+Alerts where the chain does not hold (diaSource without diaObjectId, records of another
+object, a marker too short to be selective, corrupt data) are decoded with fastavro, as are
+schemas whose records nest complex types (`LsstProjection.supported`). Only the head of the
+alert is read (diaSource, prvDiaSources, prvDiaForcedSources); cutouts and later fields are not
+parsed, so damage confined to them is not reported.
 """
 
 from __future__ import annotations
@@ -27,184 +29,35 @@ import fastavro
 import numpy as np
 
 from broker_plugin.decoding import lsst
+from broker_plugin.decoding.walker import (
+    Field,
+    NotWalkable,
+    RecordWalker,
+    floats,
+    strings,
+)
 
-_FIXED = {"float": 4, "double": 8, "boolean": 1, "null": 0}
-_VARINT = ("int", "long", "enum")
-_STRING = ("string", "bytes")
-WANTED = ("diaSourceId", "diaObjectId", "midpointMjdTai", "band", "scienceFlux",
-          "scienceFluxErr", "timeWithdrawnMjdTai")
-_MAX_TEMPLATES = 8
-
-
-class NotTemplatable(Exception):  # noqa: N818 — internal control flow, never escapes
-    """A record type with nested complex fields."""
-
-
-def _kind(t: Any, named: Mapping[str, Any]) -> str:
-    """Primitive kind of a non-union field type ('fixed:N' for fixed)."""
-    if isinstance(t, str):
-        if t in _FIXED or t in _VARINT or t in _STRING:
-            return t
-        if t in named:
-            return _kind(named[t], named)
-        raise NotTemplatable(t)
-    if isinstance(t, Mapping):
-        kind = t.get("type")
-        if kind == "enum":
-            return "enum"
-        if kind == "fixed":
-            return f"fixed:{t['size']}"
-        if isinstance(kind, str) and (kind in _FIXED or kind in _VARINT or kind in _STRING):
-            return kind
-    raise NotTemplatable(str(t)[:60])
+#: Fields of each record read into columns (diaSourceId is read for the trigger only).
+COLUMNS = ("midpointMjdTai", "band", "scienceFlux", "scienceFluxErr", "timeWithdrawnMjdTai")
+#: The field shared by all records of an alert: its bytes locate the records.
+MARKER_FIELD = "diaObjectId"
+#: Shorter markers (small ids) match too often to be worth it: such alerts use fastavro.
+MIN_MARKER = 4
 
 
-class FlatRecord:
-    """A record type whose fields are primitives or unions of primitives."""
-
-    def __init__(self, record: Mapping[str, Any], named: Mapping[str, Any]) -> None:
-        self.fields: list[tuple[str, tuple[str, ...] | None, str | None]] = []
-        for f in record["fields"]:
-            t = f["type"]
-            if isinstance(t, list):
-                self.fields.append((f["name"], tuple(_kind(x, named) for x in t), None))
-            else:
-                self.fields.append((f["name"], None, _kind(t, named)))
-        self.names = {f[0] for f in self.fields}
-        self.templates: list[Template] = []
-
-    def learn(self, buf: bytes, pos: int) -> Template:
-        """Walk one record at `pos` in Python and return its layout template."""
-        start = pos
-        offs: list[int] = []
-        exps: list[int] = []
-        masks: list[int] = []
-        values: dict[str, tuple[str, int, int] | None] = {}
-        for name, branches, kind in self.fields:
-            if branches is not None:
-                b = buf[pos]
-                if b & 0x81:
-                    raise ValueError(f"field {name}: bad union branch byte {b:#04x}")
-                if (b >> 1) >= len(branches):
-                    raise ValueError(f"field {name}: union branch {b >> 1} out of range")
-                offs.append(pos - start)
-                masks.append(0xFF)
-                exps.append(b)
-                pos += 1
-                kind = branches[b >> 1]
-            assert kind is not None
-            p0 = pos
-            if kind in _FIXED:
-                pos += _FIXED[kind]
-            elif kind.startswith("fixed:"):
-                pos += int(kind[6:])
-            elif kind in _VARINT:
-                while buf[pos] & 0x80:
-                    offs.append(pos - start)
-                    masks.append(0x80)
-                    exps.append(0x80)
-                    pos += 1
-                offs.append(pos - start)
-                masks.append(0x80)
-                exps.append(0)
-                pos += 1
-            else:  # string / bytes: the whole length varint must match
-                n, shift = 0, 0
-                while True:
-                    b = buf[pos]
-                    offs.append(pos - start)
-                    masks.append(0xFF)
-                    exps.append(b)
-                    pos += 1
-                    n |= (b & 0x7F) << shift
-                    shift += 7
-                    if not b & 0x80:
-                        break
-                n = (n >> 1) ^ -(n & 1)
-                if n < 0:
-                    raise ValueError(f"field {name}: negative length {n}")
-                p0 = pos
-                pos += n
-            if name in WANTED:
-                values[name] = None if kind == "null" else (kind, p0 - start, pos - p0)
-        if pos > len(buf):
-            raise EOFError("record runs past the end of the payload")
-        template = Template(pos - start, offs, masks, exps, values)
-        self.templates.insert(0, template)
-        del self.templates[_MAX_TEMPLATES:]
-        return template
-
-    def template_at(self, buf: bytes, arr: np.ndarray, pos: int) -> Template:
-        """A known template that fits the record at `pos`, else a newly learnt one."""
-        for t in self.templates:
-            if pos + t.length <= arr.size and t.fits(arr, pos):
-                return t
-        return self.learn(buf, pos)
+class Fallback(Exception):  # noqa: N818 — internal control flow, never escapes
+    """This alert is not read by the chain (see module doc); fastavro reads it."""
 
 
-class Template:
-    """Layout of one record: length, length-deciding bytes, wanted-field locations."""
-
-    def __init__(
-        self, length: int, offs: list[int], masks: list[int], exps: list[int],
-        values: dict[str, tuple[str, int, int] | None],
-    ) -> None:
-        self.length = length
-        self.offs = np.asarray(offs, dtype=np.intp)
-        self.masks = np.asarray(masks, dtype=np.uint8)
-        self.exps = np.asarray(exps, dtype=np.uint8)
-        self.values = values
-
-    def fits(self, arr: np.ndarray, pos: int) -> bool:
-        """Whether the record at `pos` has this layout."""
-        return bool(np.array_equal(arr[pos + self.offs] & self.masks, self.exps))
-
-    def run(self, arr: np.ndarray, pos: int, limit: int) -> int:
-        """How many consecutive records from `pos` (the first known to fit) share the layout."""
-        k = min(limit, (arr.size - pos) // self.length)
-        if k <= 1:
-            return max(k, 0)
-        rows = np.ndarray((k - 1, self.length), np.uint8, arr.data, pos + self.length,
-                          (self.length, 1))
-        ok = ((rows[:, self.offs] & self.masks) == self.exps).all(axis=1)
-        bad = np.flatnonzero(~ok)
-        return 1 + (int(bad[0]) if bad.size else k - 1)
-
-    def column(self, arr: np.ndarray, pos: int, k: int, name: str) -> np.ndarray:
-        """Field `name` of k records from `pos` as float64 (NaN where null or absent)."""
-        where = self.values.get(name)
-        if where is None:
-            return np.full(k, np.nan)
-        kind, off, _ = where
-        dtype = "<f8" if kind == "double" else "<f4"
-        if kind not in ("double", "float"):
-            raise ValueError(f"field {name} is {kind}, expected float or double")
-        col = np.ndarray((k,), dtype, arr.data, pos + off, (self.length,))
-        return col.astype(np.float64)
-
-    def strings(self, arr: np.ndarray, pos: int, k: int, name: str) -> np.ndarray:
-        """String field `name` of k records ('' where null or absent)."""
-        where = self.values.get(name)
-        if where is None or where[2] == 0:
-            return np.full(k, "", dtype="<U1")
-        _, off, n = where
-        col = np.ndarray((k,), f"S{n}", arr.data, pos + off, (self.length,))
-        return np.char.decode(col, "utf-8")
-
-    def long(self, buf: bytes, pos: int, name: str) -> int | None:
-        """Integer field `name` of the record at `pos` (None where null or absent)."""
-        where = self.values.get(name)
-        if where is None:
-            return None
-        _, off, n = where
-        return _zigzag(buf, pos + off, n)
-
-
-def _zigzag(buf: bytes, pos: int, n: int) -> int:
-    value = 0
-    for i in range(n):
-        value |= (buf[pos + i] & 0x7F) << (7 * i)
-    return (value >> 1) ^ -(value & 1)
+def zigzag_varint(value: int) -> bytes:
+    """Avro's encoding of a long."""
+    u = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while u >= 0x80:
+        out.append((u & 0x7F) | 0x80)
+        u >>= 7
+    out.append(u)
+    return bytes(out)
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -218,6 +71,100 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
             return (value >> 1) ^ -(value & 1), pos
 
 
+class ChainRecord:
+    """A record type read as a chain: prefix (fields before the marker), marker, suffix."""
+
+    def __init__(self, record: Mapping[str, Any], named: Mapping[str, Any]) -> None:
+        fields = [Field(f["name"], f["type"], named) for f in record["fields"]]
+        names = [f.name for f in fields]
+        if MARKER_FIELD not in names:
+            raise NotWalkable(f"{record.get('name')} has no {MARKER_FIELD}")
+        i = names.index(MARKER_FIELD)
+        self.prefix = fields[:i]
+        self.marker = fields[i]
+        if (self.marker.kind or "") not in ("long", "int") and (
+            self.marker.branches is None or "long" not in self.marker.branches
+        ):
+            raise NotWalkable(f"{MARKER_FIELD} is not a long")
+        self.by_name = {f.name: f for f in fields}
+        self.suffix = RecordWalker(fields[i:], [n for n in COLUMNS if n in names[i:]])
+        self.prefix_walker = RecordWalker(self.prefix)
+        whole = RecordWalker(fields).span()
+        self.span = (whole[0], whole[1] + 3 * 10)  # + an array block header
+        if any(n in names[:i] for n in COLUMNS):
+            raise NotWalkable("a light-curve field lies before diaObjectId")
+
+    def marker_bytes(self, object_id: int) -> bytes:
+        """How this record type encodes `object_id` in its marker field."""
+        body = zigzag_varint(object_id)
+        if self.marker.branches is None:
+            return body
+        return zigzag_varint(self.marker.branches.index("long")) + body
+
+    def walk_prefix(self, buf: bytes, pos: int) -> tuple[int, int | None]:
+        """(marker position, diaSourceId or None) walking the prefix of one record in Python."""
+        source_id = None
+        for f in self.prefix:
+            kind = f.kind
+            if f.branches is not None:
+                branch, pos = _varint(buf, pos)
+                if not 0 <= branch < len(f.branches):
+                    raise Fallback(f"union branch {branch} of {f.name}")
+                kind = f.branches[branch]
+            assert kind is not None
+            if kind in ("int", "long", "enum"):
+                value, pos = _varint(buf, pos)
+                if f.name == "diaSourceId":
+                    source_id = value
+            elif kind in ("string", "bytes"):
+                n, pos = _varint(buf, pos)
+                pos += n
+            elif kind.startswith("fixed:"):
+                pos += int(kind[6:])
+            else:
+                pos += {"float": 4, "double": 8, "boolean": 1, "null": 0}[kind]
+        return pos, source_id
+
+    def read_marker(self, buf: bytes, pos: int) -> int | None:
+        """The marker field's value at `pos` (None when null)."""
+        if self.marker.branches is not None:
+            branch, pos = _varint(buf, pos)
+            if self.marker.branches[branch] == "null":
+                return None
+        return _varint(buf, pos)[0]
+
+    def column(self, arr: np.ndarray, at: np.ndarray | None, name: str) -> np.ndarray:
+        """Field `name` of records whose field starts at `at` (float64, NaN = null/absent)."""
+        f = self.by_name.get(name)
+        if f is None or at is None:
+            return np.full(0 if at is None else at.size, np.nan)
+        if f.branches is None:
+            return floats(arr, at, str(f.kind))
+        kind = next((k for k in f.branches if k in ("float", "double")), None)
+        if kind is None:
+            raise NotWalkable(f"{name} is not a float or double")
+        value = floats(arr, at + 1, kind)
+        value[arr.take(at, mode="clip") != f.branch_code(kind)] = np.nan
+        return value
+
+    def bands(self, arr: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """The band strings ('' where null)."""
+        f = self.by_name["band"]
+        if f.branches is None:
+            found = strings(arr, at)
+            if found is None:
+                raise Fallback("NUL byte in a band")
+            return found
+        out = np.full(at.size, "", dtype=object)
+        sel = np.flatnonzero(arr.take(at, mode="clip") == f.branch_code("string"))
+        if sel.size:
+            found = strings(arr, at[sel] + 1)
+            if found is None:
+                raise Fallback("NUL byte in a band")
+            out[sel] = found
+        return out.astype(str)
+
+
 class LsstProjection:
     """Decode LSST alert bodies of one schema into (alert id, object id, mjd, points)."""
 
@@ -227,98 +174,149 @@ class LsstProjection:
         self.include_forced = include_forced and self.layout.has_forced_science_flux
         self.named = _named_types(schema)
         self.fields = schema["fields"]
+        names = [f["name"] for f in self.fields]
+        self.forced: ChainRecord | None = None
         try:
-            self.source = FlatRecord(_record(schema, "diaSource", self.named), self.named)
-            forced = _record(schema, "prvDiaForcedSources", self.named)
-            self.forced = FlatRecord(forced, self.named) if forced else None
-            obj = _record(schema, "diaObject", self.named)
-            self.object = FlatRecord(obj, self.named) if obj else None
-            self.supported = True
-        except NotTemplatable:
+            self.source = ChainRecord(_record(schema, "diaSource", self.named), self.named)
+            self.arrays = {n: _array_codes(self.fields[names.index(n)]["type"])
+                           for n in ("prvDiaSources", "prvDiaForcedSources") if n in names}
+            if self.include_forced:
+                self.forced = ChainRecord(_record(schema, "prvDiaForcedSources", self.named),
+                                          self.named)
+            self.supported = isinstance(self.fields[names.index("diaSource")]["type"], Mapping)
+        except (NotWalkable, ValueError, KeyError):
             self.supported = False
-        self._stop = max(i for i, f in enumerate(self.fields)
-                         if f["name"] in ("diaSource", "prvDiaSources", "prvDiaForcedSources"))
+        last = "prvDiaForcedSources" if self.include_forced else "prvDiaSources"
+        self._stop = names.index(last) if last in names else names.index("diaSource")
+        self.fallbacks = 0  # alerts read with fastavro (for tests and the benchmark)
 
     def decode(self, body: bytes | memoryview) -> tuple:
         """Photometry of one alert body (same result as `lsst.points_from_dict`)."""
-        if not self.supported:
-            record = fastavro.schemaless_reader(io.BytesIO(body), self.schema, None)
-            return lsst.points_from_dict(record, self.layout, self.include_forced)
-        buf = bytes(body)
+        if self.supported:
+            try:
+                return self._chain_decode(bytes(body))
+            except (Fallback, IndexError):
+                pass
+        self.fallbacks += 1
+        record = fastavro.schemaless_reader(io.BytesIO(body), self.schema, None)
+        return lsst.points_from_dict(record, self.layout, self.include_forced)
+
+    def _chain_decode(self, buf: bytes) -> tuple:
         arr = np.frombuffer(buf, dtype=np.uint8)
-        cols: list[tuple[np.ndarray, ...]] = []
-        trigger: tuple[Template, int] | None = None
+        size = len(buf)
         pos = 0
-        object_id: int | None = None
-        for i, f in enumerate(self.fields):
+        parts: list[tuple[ChainRecord, dict[str, np.ndarray], bool]] = []
+        object_id = source_id = None
+        for f in self.fields[: self._stop + 1]:
             name = f["name"]
-            if i > self._stop and object_id is not None:
-                break  # everything the light curve needs has been read
             if name == "diaSource":
-                t = self.source.template_at(buf, arr, pos)
-                cols.append(self._columns(t, arr, pos, 1, forced=False))
-                trigger = (t, pos)
-                object_id = t.long(buf, pos, "diaObjectId")
-                pos += t.length
+                pos, source_id = self.source.walk_prefix(buf, pos)
+                object_id = self.source.read_marker(buf, pos)
+                if object_id is None:
+                    raise Fallback("diaSource without diaObjectId")
+                marker = self.source.marker_bytes(object_id)
+                starts = _find_chain(buf, marker, pos, self.source.span)
+                ends, marks = self.source.suffix.walk(arr, starts)
+                used = 1
+                pos = int(ends[0])
             elif name == "prvDiaSources":
-                pos = self._array(buf, arr, pos, self.source, cols, forced=False)
-            elif name == "prvDiaForcedSources" and self.include_forced and self.forced:
-                pos = self._array(buf, arr, pos, self.forced, cols, forced=True)
-            elif name == "diaObject" and object_id is None and self.object is not None:
-                branch, pos = _varint(buf, pos)
-                if branch == 1:
-                    t = self.object.template_at(buf, arr, pos)
-                    object_id = t.long(buf, pos, "diaObjectId")
-                    pos += t.length
+                pos, used = self._chain(buf, arr, pos, name, self.source, starts, ends, used)
+            elif name == "prvDiaForcedSources" and self.forced is not None:
+                assert object_id is not None
+                fstarts = _find_chain(buf, self.forced.marker_bytes(object_id), pos,
+                                      self.forced.span)
+                fends, fmarks = self.forced.suffix.walk(arr, fstarts)
+                pos, fused = self._chain(buf, arr, pos, name, self.forced, fstarts, fends, 0)
+                parts.append((self.forced, {k: v[:fused] for k, v in fmarks.items()}, True))
             else:
                 pos = _skip(f["type"], buf, pos, self.named)
-            if pos > len(buf):
-                raise EOFError("alert runs past the end of the payload")
-        assert trigger is not None
-        t, tpos = trigger
-        merged = [np.concatenate(c) for c in zip(*cols, strict=True)]
-        band, time, flux, flux_err, withdrawn, forced = merged
-        points = lsst.clean_points(band, time, flux, flux_err, withdrawn, forced)
+            if pos > size:
+                raise Fallback("alert runs past the end of the payload")
+        parts.insert(0, (self.source, {k: v[:used] for k, v in marks.items()}, False))
+        cols = [self._columns(arr, rec, m, forced) for rec, m, forced in parts]
+        band, time, flux, flux_err, withdrawn, forced = (np.concatenate(c)
+                                                         for c in zip(*cols, strict=True))
         return (
-            str(t.long(buf, tpos, "diaSourceId")),
-            None if object_id is None else str(object_id),
-            float(t.column(arr, tpos, 1, "midpointMjdTai")[0]),
-            points,
+            str(source_id),
+            str(object_id),
+            float(time[0]),
+            lsst.clean_points(band, time, flux, flux_err, withdrawn, forced),
         )
 
-    def _columns(self, t: Template, arr: np.ndarray, pos: int, k: int, forced: bool) -> tuple:
-        return (
-            t.strings(arr, pos, k, "band"),
-            t.column(arr, pos, k, "midpointMjdTai"),
-            t.column(arr, pos, k, "scienceFlux"),
-            t.column(arr, pos, k, "scienceFluxErr"),
-            t.column(arr, pos, k, "timeWithdrawnMjdTai"),
-            np.full(k, forced),
-        )
+    def _chain(
+        self, buf: bytes, arr: np.ndarray, pos: int, name: str, rec: ChainRecord,
+        starts: np.ndarray, ends: np.ndarray, k: int,
+    ) -> tuple[int, int]:
+        """Check the array field `name` at `pos` against the candidates from index `k`.
 
-    def _array(
-        self, buf: bytes, arr: np.ndarray, pos: int, rec: FlatRecord, cols: list, forced: bool
-    ) -> int:
-        """Read a ["null", array<rec>] field at `pos`; returns the position after it."""
+        Returns the position after the array and the number of candidates used so far.
+        """
+        null_code, array_code = self.arrays[name]
         branch, pos = _varint(buf, pos)
-        if branch == 0:
-            return pos
-        if branch != 1:
-            raise ValueError(f"bad union branch {branch} for an array field")
+        if branch == null_code:
+            return pos, k
+        if branch != array_code:
+            raise Fallback(f"union branch {branch} of {name}")
         while True:
             count, pos = _varint(buf, pos)
             if count == 0:
-                return pos
+                return pos, k
             if count < 0:
                 count = -count
                 _, pos = _varint(buf, pos)  # block size in bytes
-            done = 0
-            while done < count:
-                t = rec.template_at(buf, arr, pos)
-                k = t.run(arr, pos, count - done)
-                cols.append(self._columns(t, arr, pos, k, forced))
-                pos += k * t.length
-                done += k
+            first, _ = rec.walk_prefix(buf, pos)
+            if k + count > starts.size or starts[k] != first:
+                raise Fallback(f"{name}: record {k} is not where its marker is")
+            if count > 1:
+                nxt, _ = rec.prefix_walker.walk(arr, ends[k:k + count - 1])
+                if not np.array_equal(nxt, starts[k + 1:k + count]):
+                    raise Fallback(f"{name}: records do not chain")
+            pos = int(ends[k + count - 1])
+            k += count
+            if pos > len(buf):
+                raise Fallback(f"{name} runs past the end of the payload")
+
+    @staticmethod
+    def _columns(
+        arr: np.ndarray, rec: ChainRecord, marks: dict[str, np.ndarray], forced: bool
+    ) -> tuple[np.ndarray, ...]:
+        n = marks["midpointMjdTai"].size
+        return (
+            rec.bands(arr, marks["band"]),
+            rec.column(arr, marks["midpointMjdTai"], "midpointMjdTai"),
+            rec.column(arr, marks["scienceFlux"], "scienceFlux"),
+            rec.column(arr, marks["scienceFluxErr"], "scienceFluxErr"),
+            rec.column(arr, marks["timeWithdrawnMjdTai"], "timeWithdrawnMjdTai")
+            if "timeWithdrawnMjdTai" in marks else np.full(n, np.nan),
+            np.full(n, forced),
+        )
+
+
+def _find_chain(buf: bytes, marker: bytes, start: int, span: tuple[int, int]) -> np.ndarray:
+    """Candidate marker positions: the first at or after `start`, then each within one record.
+
+    `span` is (fewest, most) bytes from one marker to the next, so only a window the size of
+    a record is searched each time and the scan stops after the array. This is only a guess
+    (a string longer than assumed ends it early); the chain check decides.
+    """
+    if len(marker) < MIN_MARKER:
+        raise Fallback("marker too short to locate records")
+    find = buf.find
+    lo, hi = span[0], span[1] + len(marker)
+    p = find(marker, start)
+    found = []
+    while p >= 0:
+        found.append(p)
+        p = find(marker, p + lo, p + hi)
+    return np.asarray(found, dtype=np.int64)
+
+
+def _array_codes(t: Any) -> tuple[int, int]:
+    """Branch indexes (null, array) of a ["null", array] field type."""
+    if isinstance(t, list):
+        kinds = [x if isinstance(x, str) else x.get("type") for x in t]
+        return kinds.index("null"), kinds.index("array")
+    raise NotWalkable("array field is not a union with null")
 
 
 def _named_types(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -356,7 +354,10 @@ def _record(schema: Mapping[str, Any], field_name: str, named: Mapping[str, Any]
                     t = t["items"]
                 else:
                     return t
-    return None
+    raise KeyError(field_name)
+
+
+_FIXED = {"float": 4, "double": 8, "boolean": 1, "null": 0}
 
 
 def _skip(t: Any, buf: bytes, pos: int, named: Mapping[str, Any]) -> int:
@@ -364,11 +365,11 @@ def _skip(t: Any, buf: bytes, pos: int, named: Mapping[str, Any]) -> int:
     if isinstance(t, str):
         if t in _FIXED:
             return pos + _FIXED[t]
-        if t in _VARINT:
+        if t in ("int", "long", "enum"):
             while buf[pos] & 0x80:
                 pos += 1
             return pos + 1
-        if t in _STRING:
+        if t in ("string", "bytes"):
             n, pos = _varint(buf, pos)
             return pos + n
         return _skip(named[t], buf, pos, named)
