@@ -139,9 +139,15 @@ def stream(schema_dir: Path) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def running(
-    kafka_bootstrap: str, model: Path, schema_dir: Path, stream: dict[str, object]
+    kafka_bootstrap: str,
+    model: Path,
+    schema_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, object]]:
-    """The plugin process while it serves (stopped with SIGTERM by the last test step)."""
+    """The plugin process while it serves (stopped with SIGTERM by the last test step).
+
+    Its output goes to a file, not a pipe: a pipe nobody reads would block a chatty process.
+    """
     topics = {k: unique_topic_name(f"running-{k}") for k in ("in", "out", "dlq")}
     create_topics(kafka_bootstrap, topics.values(), partitions=PARTITIONS)
     group = unique_topic_name("running")
@@ -160,15 +166,22 @@ def running(
         "BROKER_PLUGIN_DRIFT_WINDOW": str(DRIFT_WINDOW),  # options are also env variables
         "BROKER_PLUGIN_LAG_INTERVAL": "0.3",
     }
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = tmp_path_factory.mktemp("plugin") / "output.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
     state: dict[str, object] = {"process": process, "port": port, "topics": topics,
-                                "group": group, "bootstrap": kafka_bootstrap}
+                                "group": group, "bootstrap": kafka_bootstrap, "log": log}
     try:
         yield state
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate(timeout=30)
+            process.wait(30)
+
+
+def plugin_output(running: dict[str, object]) -> str:
+    """What the plugin printed so far (its last 3,000 characters, for assertion messages)."""
+    return Path(running["log"]).read_text(errors="replace")[-3000:]  # type: ignore[arg-type]
 
 
 def wait_ready(running: dict[str, object]) -> None:
@@ -177,7 +190,7 @@ def wait_ready(running: dict[str, object]) -> None:
     process: subprocess.Popen[bytes] = running["process"]  # type: ignore[assignment]
 
     def ready() -> bool:
-        assert process.poll() is None, process.communicate()[0].decode()[-3000:]
+        assert process.poll() is None, plugin_output(running)
         status, body = http_get(port, "/readyz")
         return status == 200 and json.loads(body)["assigned_partitions"] == PARTITIONS
 
@@ -319,9 +332,9 @@ def test_sigterm_exits_cleanly_with_offsets_committed(after_stream, running, str
     """SIGTERM: exit status 0, the summary line printed, committed offsets at the end."""
     process: subprocess.Popen[bytes] = running["process"]
     process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=30)
-    text = output.decode()
-    assert process.returncode == 0, text[-3000:]
+    process.wait(30)
+    text = plugin_output(running)
+    assert process.returncode == 0, text
     assert "SIGTERM" in text
     probe = Consumer({"bootstrap.servers": running["bootstrap"], "group.id": running["group"]})
     try:
