@@ -76,6 +76,7 @@ class TrainingConfig:
     b_final: float = 0.5
     b_decay: float = 0.1
     generator_epochs: int = 0  # when `train` fits the generator itself; 0 = its default
+    generator_max_per_class: int = 0  # fit it on at most this many curves per class; 0 = all
     # Runtime.
     device: str = "auto"
     mixed_precision: bool = True
@@ -133,14 +134,16 @@ class TrainingConfig:
 #: a search range rather than one value we take a value inside it.
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
-        "epochs": 12,
-        "batch_size": 128,
+        "epochs": 15,
+        "batch_size": 64,
+        "learning_rate": 2e-3,
         "patience": 5,
         "synthetic_every": 2,
         "synthetic_per_batch": 300,
         "n_oversampling": 1,
         "b_decay": 0.3,
         "generator_epochs": 15,
+        "generator_max_per_class": 100,
     },
     "paper": {
         "epochs": 300,

@@ -5,6 +5,8 @@ For each repeat k = 0..K−1 (seed k everywhere):
    (stratified 70/30) or the paper's induced-bias splits `rrlyr` / `multiclass`
    (training.simulator's make-split: Gini impurity of a random forest, a star goes to
    training with probability exp(−G/T));
+   The induced-bias scenarios keep the task multi-class; only the split differs (rrlyr:
+   RRLYR-vs-rest forest, T = 1; multiclass: all classes, T = 3);
 2. the pool is split into train/validation (stratified, seed k);
 3. one generator is fitted on the train part (shared by the two-losses run of this repeat);
 4. both modes train with the same config and seed, and are scored on the test set.
@@ -43,23 +45,33 @@ class ExperimentError(UserError, ValueError):
     """An experiment that cannot run as asked."""
 
 
-def holdout(curves: Sequence[LightCurve], scenario: str, seed: int) -> tuple[np.ndarray,
-                                                                              np.ndarray]:
-    """(training-pool index, test index) into `curves` for one repeat."""
+def holdout(
+    curves: Sequence[LightCurve], scenario: str, seed: int, data_dir: str | Path | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(training-pool index, test index) into `curves` for one repeat.
+
+    For the induced-bias scenarios `curves` must be `data_dir` read in manifest order
+    (training.simulator.split works on the directory).
+    """
     if scenario == "random":
         labels = np.array([c.label or "" for c in curves])
         _, codes = np.unique(labels, return_inverse=True)
         return stratified_split(codes, 0.3, seed)
     if scenario in ("rrlyr", "multiclass"):
         try:
-            from training.simulator.splits import induced_bias_split
+            from training.simulator.split import SCENARIOS as TEMPERATURES
+            from training.simulator.split import induced_bias_split
         except ImportError:
             raise ExperimentError(
-                f"--split-scenario {scenario} needs training.simulator.splits "
+                f"--split-scenario {scenario} needs training.simulator.split "
                 "(the induced-bias make-split), which is not installed; use random"
             ) from None
-        train_mask = np.asarray(induced_bias_split(curves, scenario=scenario, seed=seed))
-        return np.flatnonzero(train_mask), np.flatnonzero(~train_mask)
+        result = induced_bias_split(data_dir, scenario, TEMPERATURES[scenario], seed=seed)
+        side = result.manifest["side"].to_numpy()
+        if side.size != len(curves):
+            raise ExperimentError(f"{data_dir}: split has {side.size} rows for {len(curves)} "
+                                  "curves; the manifest changed while reading")
+        return np.flatnonzero(side == "train"), np.flatnonzero(side == "test")
     raise ExperimentError(f"unknown --split-scenario {scenario!r}; use {', '.join(SCENARIOS)}")
 
 
@@ -85,11 +97,16 @@ def run_experiment(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = settings or FeatureSettings()
-    curves = load_curves(data_dir, config.max_curves_per_class, config.seed)
+    if scenario not in SCENARIOS:
+        raise ExperimentError(
+            f"unknown --split-scenario {scenario!r}; use {', '.join(SCENARIOS)}")
+    # Induced-bias splits work on the whole directory, so no per-class subsampling there.
+    limit = config.max_curves_per_class if scenario == "random" else 0
+    curves = load_curves(data_dir, limit, config.seed)
     classes = classes_in(curves)
     runs: list[dict[str, Any]] = []
     for k in range(repeats):
-        pool_index, test_index = holdout(curves, scenario, seed=k)
+        pool_index, test_index = holdout(curves, scenario, seed=k, data_dir=data_dir)
         pool = [curves[i] for i in pool_index]
         test = featurise_labelled([curves[i] for i in test_index], classes, settings,
                                   config.min_points)

@@ -78,6 +78,10 @@ def generator_source(
     else:
         from training.generator.config import GeneratorConfig
 
+        if config.generator_max_per_class:
+            with_params = _at_most_per_class(with_params, config.generator_max_per_class,
+                                             config.seed)
+
         gen_config = GeneratorConfig(seed=config.seed)
         if config.generator_epochs:
             gen_config = dataclasses.replace(gen_config, epochs=config.generator_epochs)
@@ -116,7 +120,8 @@ def train_run(
     if config.mode == "two-losses" and source is None:
         train_curves = [curves[i] for i in train.source_index]  # type: ignore[union-attr]
         say("loading the generator" if generator_dir else
-            f"fitting the generator on {len(train_curves)} training curves")
+            f"fitting the generator on the training split ({len(train_curves)} curves, at most "
+            f"{config.generator_max_per_class or 'all'} per class)")
         source = generator_source(generator_dir, train_curves, train.classes, settings,
                                   config, run_dir, progress)
     generator_seconds = time.perf_counter() - started
@@ -160,6 +165,17 @@ def train_run(
                    run_dir / "confusion_matrix.png",
                    title=f"validation, {config.mode} (macro F1 {metrics['macro_f1']:.3f})")
     return metrics
+
+
+def _at_most_per_class(curves: list[LightCurve], limit: int, seed: int) -> list[LightCurve]:
+    """A seeded subsample with at most `limit` curves of each label (order kept)."""
+    rng = np.random.default_rng(seed)
+    labels = np.array([c.label for c in curves])
+    keep: list[int] = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        keep += rng.permutation(members)[:limit].tolist()
+    return [curves[i] for i in sorted(keep)]
 
 
 def _say(message: str) -> None:
