@@ -13,8 +13,8 @@ Wiring in the consumer loop (everything takes arrays or counts, never one call p
     metrics.consumed(len(messages), topic)             # per topic, per batch
     with metrics.stage("decode"):                        # decode | features | inference |
         ...                                              # build | produce | commit
-    metrics.failed("AvroError", 2)
-    metrics.dead_lettered("bad_magic_byte", 1)
+    metrics.failed("avro_error", 2)
+    metrics.dead_lettered("bad_magic", 1)
     metrics.batch(n_alerts)
     metrics.classified(probabilities)                    # (N, n_classes) -> class counts,
                                                          # top-probability histogram
@@ -241,7 +241,7 @@ class PluginMetrics:
         self.alerts_consumed.labels(topic=topic).inc(n)
 
     def failed(self, error: str, n: int = 1) -> None:
-        """`error` is a type name (e.g. 'AvroError'), never a message text."""
+        """`error` is a short code (the decoder's reason, e.g. 'avro_error'), never a message."""
         self.alerts_failed.labels(error=error).inc(n)
 
     def dead_lettered(self, reason: str, n: int = 1) -> None:

@@ -263,18 +263,16 @@ class AlertConsumer:
         ingest_ms = int(time.time() * 1000)
         outcome = self.pipeline.process([m.value() or b"" for m in batch], ingest_ms)
         times = outcome.times
-        deliveries = _Deliveries()
-        if self.config.exactly_once:
-            self.producer.begin_transaction()
-        with times.stage("produce"):
-            self._produce(batch, outcome, deliveries)
         offsets = _next_offsets(batch)
-        with times.stage("commit"):
-            if self.config.exactly_once:
-                done = self._commit_transaction(batch, offsets)
-            else:
+        if self.config.exactly_once:
+            done = self._transact(batch, outcome, offsets)
+        else:
+            deliveries = _Deliveries()
+            with times.stage("produce"):
+                self._produce(batch, outcome, deliveries)
+            with times.stage("commit"):
                 self._commit_after_delivery(deliveries, offsets)
-                done = True
+            done = True
         if not done:  # aborted and rewound: the batch will be consumed again, count it then
             return
         summary = self.summary
@@ -284,6 +282,34 @@ class AlertConsumer:
         summary.batches += 1
         summary.times.add(times)
         self._hook("batch", batch, outcome, self.consumer)
+
+    def _transact(
+        self, batch: list[Message], outcome: BatchOutcome, offsets: list[TopicPartition]
+    ) -> bool:
+        """Exactly-once: records and offsets in one transaction; False when it was aborted.
+
+        An abortable error may surface while producing (a later record of a big batch) or at
+        commit; either way the whole transaction is aborted and the batch rewound.
+        """
+        times = outcome.times
+        self.producer.begin_transaction()
+        try:
+            with times.stage("produce"):
+                self._produce(batch, outcome, _Deliveries())
+            with times.stage("commit"):
+                self.producer.send_offsets_to_transaction(
+                    offsets, self.consumer.consumer_group_metadata(), 30
+                )
+                self.producer.commit_transaction(60)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not err.txn_requires_abort():
+                raise
+            self._abort(batch, err)
+            return False
+        self._aborts_in_row = 0
+        self.summary.commits += 1
+        return True
 
     def _produce(
         self, batch: list[Message], outcome: BatchOutcome, deliveries: _Deliveries
@@ -362,45 +388,32 @@ class AlertConsumer:
             else:
                 raise
 
-    def _commit_transaction(self, batch: list[Message], offsets: list[TopicPartition]) -> bool:
-        """Commit the batch's transaction; on an abortable error abort, rewind, return False.
+    def _abort(self, batch: list[Message], err: KafkaError) -> None:
+        """Abort the open transaction and rewind to the batch's first offsets.
 
-        An abortable error (a record the broker refused, a fenced epoch bump, a timeout) is
-        retried by re-reading the batch after a growing pause; `MAX_CONSECUTIVE_ABORTS` in a
-        row means the failure is not transient, and the loop stops (offsets stay where the
-        last committed transaction left them, so nothing is lost).
+        The failure (a record the broker refused, a fenced epoch bump, a timeout) is retried
+        by re-reading the batch after a growing pause; `MAX_CONSECUTIVE_ABORTS` in a row means
+        it is not transient, and the loop stops (offsets stay where the last committed
+        transaction left them, so nothing is lost).
         """
-        try:
-            self.producer.send_offsets_to_transaction(
-                offsets, self.consumer.consumer_group_metadata(), 30
+        self._aborts_in_row += 1
+        self.summary.aborted += 1
+        log.warning(
+            "transaction aborted (%s: %s); rewinding %d message(s), attempt %d",
+            error_name(err),
+            err.str(),
+            len(batch),
+            self._aborts_in_row,
+        )
+        self.producer.abort_transaction(30)
+        self._rewind(batch)
+        self._hook("aborted", len(batch))
+        if self._aborts_in_row >= MAX_CONSECUTIVE_ABORTS:
+            raise TransactionAbortedError(
+                f"{self._aborts_in_row} transactions aborted in a row, last: "
+                f"{error_name(err)} ({err.str()}); stopping with offsets uncommitted"
             )
-            self.producer.commit_transaction(60)
-        except KafkaException as exc:
-            err = exc.args[0]
-            if not err.txn_requires_abort():
-                raise
-            self._aborts_in_row += 1
-            self.summary.aborted += 1
-            log.warning(
-                "transaction aborted (%s: %s); rewinding %d message(s), attempt %d",
-                error_name(err),
-                err.str(),
-                len(batch),
-                self._aborts_in_row,
-            )
-            self.producer.abort_transaction(30)
-            self._rewind(batch)
-            self._hook("aborted", len(batch))
-            if self._aborts_in_row >= MAX_CONSECUTIVE_ABORTS:
-                raise TransactionAbortedError(
-                    f"{self._aborts_in_row} transactions aborted in a row, last: "
-                    f"{error_name(err)} ({err.str()}); stopping with offsets uncommitted"
-                ) from exc
-            self._stop.wait(min(ABORT_BACKOFF_S * 2 ** (self._aborts_in_row - 1), 5.0))
-            return False
-        self._aborts_in_row = 0
-        self.summary.commits += 1
-        return True
+        self._stop.wait(min(ABORT_BACKOFF_S * 2 ** (self._aborts_in_row - 1), 5.0))
 
     def _rewind(self, batch: list[Message]) -> None:
         first: dict[tuple[str, int], int] = {}
