@@ -24,6 +24,7 @@ from broker_plugin.decoding.batch import (
     UNSUPPORTED_SCHEMA,
     BatchBuilder,
     DecodedBatch,
+    Failure,
 )
 from broker_plugin.decoding.schema_sources import (
     FixedSchema,
@@ -90,14 +91,19 @@ class AlertDecoder:
         self._layouts: dict[int, lsst.LsstLayout] = {}
 
     def decode_batch(self, payloads: Sequence[bytes]) -> DecodedBatch:
-        """Decode every payload; failures are collected, never raised."""
-        out = BatchBuilder()
+        """Decode every payload; failures are collected, never raised.
+
+        LSST bodies for the projection decoder are set aside and decoded together per schema
+        (its numpy walks cost per batch, not per alert); results keep the input order.
+        """
+        results: list[list[tuple] | Failure] = [[] for _ in payloads]
+        deferred: dict[int, tuple[Any, list[tuple[int, int | None, memoryview]]]] = {}
         for index, payload in enumerate(payloads):
             schema_id: int | None = None
             try:
                 framing = framing_of(payload, schemaless_allowed=self._schemaless)
                 if framing is Framing.CONTAINER:
-                    self._decode_container(index, payload, out)
+                    results[index] = self._decode_container(payload)
                     continue
                 if framing is Framing.CONFLUENT:
                     schema_id, body = split_confluent(payload)
@@ -110,17 +116,27 @@ class AlertDecoder:
                         "directory)"
                     )
                 schema = self.schema_source.get(schema_id)
-                self._decode_body(index, schema_id, schema, body, out)
-            except WireFormatError as exc:
-                out.fail(index, exc.reason, str(exc), schema_id)
-            except UnknownSchemaError as exc:
-                out.fail(index, UNKNOWN_SCHEMA, str(exc), schema_id)
-            except lsst.UnsupportedSchemaError as exc:
-                out.fail(index, UNSUPPORTED_SCHEMA, str(exc), schema_id)
-            except UserError:
-                raise
-            except Exception as exc:  # fastavro / struct / our walker on corrupt bytes
-                out.fail(index, AVRO_ERROR, f"{type(exc).__name__}: {exc}", schema_id)
+                survey = self._survey_for(schema)
+                if survey == "lsst" and self.fast:
+                    plan = self._plan(schema)
+                    deferred.setdefault(id(plan), (plan, []))[1].append((index, schema_id, body))
+                    continue
+                results[index] = [self._decode_body(schema_id, survey, schema, body)]
+            except Exception as exc:
+                results[index] = _failure(index, exc, schema_id)
+        for plan, items in deferred.values():
+            decoded = plan.decode_many([body for _, _, body in items])
+            for (index, schema_id, _), result in zip(items, decoded, strict=True):
+                results[index] = (_failure(index, result, schema_id)
+                                  if isinstance(result, Exception)
+                                  else [(schema_id, "lsst", result)])
+        out = BatchBuilder()
+        for index, result in enumerate(results):
+            if isinstance(result, Failure):
+                out.fail(*result)
+                continue
+            for schema_id, survey, decoded in result:
+                self._add(index, schema_id, survey, decoded, out)
         return out.build()
 
     # -- one payload ------------------------------------------------------------------------
@@ -136,26 +152,19 @@ class AlertDecoder:
             )
         return found
 
-    def _decode_container(self, index: int, payload: bytes, out: BatchBuilder) -> None:
+    def _decode_container(self, payload: bytes) -> list[tuple]:
         reader = fastavro.reader(io.BytesIO(payload))
         schema = reader.writer_schema
         survey = self._survey_for(schema)
         extract = self._extractor(survey, schema)
-        for record in reader:
-            self._add(index, None, survey, extract(record), out)
+        return [(None, survey, extract(record)) for record in reader]
 
     def _decode_body(
-        self, index: int, schema_id: int | None, schema: Mapping[str, Any], body: memoryview,
-        out: BatchBuilder,
-    ) -> None:
-        survey = self._survey_for(schema)
-        if survey == "lsst" and self.fast:
-            plan = self._plan(schema)
-            self._add(index, schema_id, survey, plan.decode(body), out)
-            return
+        self, schema_id: int | None, survey: str, schema: Mapping[str, Any], body: memoryview
+    ) -> tuple:
         extract = self._extractor(survey, schema)  # rejects unsupported schemas first
         record = fastavro.schemaless_reader(io.BytesIO(body), schema, None)
-        self._add(index, schema_id, survey, extract(record), out)
+        return schema_id, survey, extract(record)
 
     def _plan(self, schema: Mapping[str, Any]) -> Any:
         from broker_plugin.decoding.projection import LsstProjection
@@ -188,3 +197,19 @@ class AlertDecoder:
             return
         out.add(index, alert_id, object_id, survey, alert_mjd, schema_id,
                 np.asarray(band), time, mag, err)
+
+
+def _failure(index: int, exc: Exception, schema_id: int | None) -> Failure:
+    """The `Failure` (reason code, one-line message) for an exception raised on one payload."""
+    if isinstance(exc, UserError) and not isinstance(
+        exc, (WireFormatError, UnknownSchemaError, lsst.UnsupportedSchemaError)
+    ):
+        raise exc  # a configuration mistake, not a bad payload
+    if isinstance(exc, WireFormatError):
+        return Failure(index, exc.reason, str(exc), schema_id)
+    if isinstance(exc, UnknownSchemaError):
+        return Failure(index, UNKNOWN_SCHEMA, str(exc), schema_id)
+    if isinstance(exc, lsst.UnsupportedSchemaError):
+        return Failure(index, UNSUPPORTED_SCHEMA, str(exc), schema_id)
+    # fastavro / struct / our walker on corrupt bytes
+    return Failure(index, AVRO_ERROR, f"{type(exc).__name__}: {exc}", schema_id)

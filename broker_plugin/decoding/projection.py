@@ -22,7 +22,7 @@ parsed, so damage confined to them is not reported.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import fastavro
@@ -165,6 +165,44 @@ class ChainRecord:
         return out.astype(str)
 
 
+class _Alert:
+    """Where one alert of a batch stands while its records are located and checked."""
+
+    __slots__ = ("base", "end", "error", "forced", "object_id", "pos", "source", "source_id")
+
+    def __init__(self, base: int, end: int) -> None:
+        self.base, self.end, self.pos = base, end, base
+        self.source_id: int | None = None
+        self.object_id: int | None = None
+        self.error: str | None = None
+        self.source = _Records()
+        self.forced = _Records()
+
+
+class _Records:
+    """Candidates of one record type for one alert: their slice of the batch-wide arrays."""
+
+    __slots__ = ("first", "starts", "used")
+
+    def __init__(self) -> None:
+        self.starts = np.empty(0, np.int64)
+        self.first = 0  # index of this alert's first candidate in the batch arrays
+        self.used = 0  # candidates confirmed by the chain check
+
+
+class _Walked:
+    """A batch-wide walk of one record type: candidates, record ends, next prefixes, marks."""
+
+    def __init__(self, rec: ChainRecord, arr: np.ndarray, parts: list[_Records]) -> None:
+        sizes = [p.starts.size for p in parts]
+        firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        for p, first in zip(parts, firsts.tolist(), strict=True):
+            p.first = first
+        self.starts = np.concatenate([p.starts for p in parts]) if parts else np.empty(0, np.int64)
+        self.ends, self.marks = rec.suffix.walk(arr, self.starts)
+        self.next, _ = rec.prefix_walker.walk(arr, self.ends)
+
+
 class LsstProjection:
     """Decode LSST alert bodies of one schema into (alert id, object id, mjd, points)."""
 
@@ -184,104 +222,161 @@ class LsstProjection:
                 self.forced = ChainRecord(_record(schema, "prvDiaForcedSources", self.named),
                                           self.named)
             self.supported = isinstance(self.fields[names.index("diaSource")]["type"], Mapping)
+            i_source = names.index("diaSource")
+            i_forced = names.index("prvDiaForcedSources") if self.forced else len(names)
+            i_stop = i_forced if self.forced else names.index("prvDiaSources")
         except (NotWalkable, ValueError, KeyError):
             self.supported = False
-        last = "prvDiaForcedSources" if self.include_forced else "prvDiaSources"
-        self._stop = names.index(last) if last in names else names.index("diaSource")
+            i_source = i_forced = i_stop = 0
+        self._head = self.fields[:i_source]  # skipped before the trigger diaSource
+        self._middle = self.fields[i_source + 1: min(i_forced, i_stop + 1)]  # prvDiaSources..
         self.fallbacks = 0  # alerts read with fastavro (for tests and the benchmark)
 
     def decode(self, body: bytes | memoryview) -> tuple:
         """Photometry of one alert body (same result as `lsst.points_from_dict`)."""
-        if self.supported:
-            try:
-                return self._chain_decode(bytes(body))
-            except (Fallback, IndexError):
-                pass
-        self.fallbacks += 1
-        record = fastavro.schemaless_reader(io.BytesIO(body), self.schema, None)
-        return lsst.points_from_dict(record, self.layout, self.include_forced)
+        result = self.decode_many([body])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    def _chain_decode(self, buf: bytes) -> tuple:
-        arr = np.frombuffer(buf, dtype=np.uint8)
-        size = len(buf)
-        pos = 0
-        parts: list[tuple[ChainRecord, dict[str, np.ndarray], bool]] = []
-        object_id = source_id = None
-        for f in self.fields[: self._stop + 1]:
-            name = f["name"]
-            if name == "diaSource":
-                pos, source_id = self.source.walk_prefix(buf, pos)
-                object_id = self.source.read_marker(buf, pos)
-                if object_id is None:
-                    raise Fallback("diaSource without diaObjectId")
-                marker = self.source.marker_bytes(object_id)
-                starts = _find_chain(buf, marker, pos, self.source.span)
-                ends, marks = self.source.suffix.walk(arr, starts)
-                used = 1
-                pos = int(ends[0])
-            elif name == "prvDiaSources":
-                pos, used = self._chain(buf, arr, pos, name, self.source, starts, ends, used)
-            elif name == "prvDiaForcedSources" and self.forced is not None:
-                assert object_id is not None
-                fstarts = _find_chain(buf, self.forced.marker_bytes(object_id), pos,
-                                      self.forced.span)
-                fends, fmarks = self.forced.suffix.walk(arr, fstarts)
-                pos, fused = self._chain(buf, arr, pos, name, self.forced, fstarts, fends, 0)
-                parts.append((self.forced, {k: v[:fused] for k, v in fmarks.items()}, True))
+    def decode_many(self, bodies: list[bytes | memoryview]) -> list[tuple | Exception]:
+        """Photometry of each body, or the exception fastavro raised on it (batch at once)."""
+        out: list[tuple | Exception | None] = [None] * len(bodies)
+        if self.supported and bodies:
+            buf = b"".join(bodies)
+            arr = np.frombuffer(buf, dtype=np.uint8)
+            alerts, base = [], 0
+            for body in bodies:
+                alerts.append(_Alert(base, base + len(body)))
+                base += len(body)
+            self._each(alerts, self._locate_sources, buf)
+            src = _Walked(self.source, arr, [a.source for a in alerts])
+            self._each(alerts, lambda a, b: self._check_sources(a, b, src), buf)
+            fwalk = None
+            if self.forced is not None:
+                self._each(alerts, self._locate_forced, buf)
+                fwalk = _Walked(self.forced, arr, [a.forced for a in alerts])
+                self._each(alerts, lambda a, b: self._check_forced(a, b, fwalk), buf)
+            for i, result in enumerate(self._points(arr, alerts, src, fwalk)):
+                out[i] = result
+        for i, body in enumerate(bodies):
+            if out[i] is None:
+                self.fallbacks += 1
+                try:
+                    record = fastavro.schemaless_reader(io.BytesIO(body), self.schema, None)
+                    out[i] = lsst.points_from_dict(record, self.layout, self.include_forced)
+                except Exception as exc:  # reported by the caller as an Avro error
+                    out[i] = exc
+        return out  # type: ignore[return-value]
+
+    @staticmethod
+    def _each(alerts: list[_Alert], step: Callable[[_Alert, bytes], None], buf: bytes) -> None:
+        """Run `step` on every alert still on the fast path; a failure sends it to fastavro."""
+        for a in alerts:
+            if a.error is None:
+                try:
+                    step(a, buf)
+                except (Fallback, IndexError) as exc:
+                    a.error = str(exc) or type(exc).__name__
+                    a.source.used = a.forced.used = 0
+
+    def _locate_sources(self, a: _Alert, buf: bytes) -> None:
+        pos = a.base
+        for f in self._head:
+            pos = _skip(f["type"], buf, pos, self.named)
+        pos, a.source_id = self.source.walk_prefix(buf, pos)
+        a.object_id = self.source.read_marker(buf, pos)
+        if a.object_id is None:
+            raise Fallback("diaSource without diaObjectId")
+        marker = self.source.marker_bytes(a.object_id)
+        a.source.starts = _find_chain(buf, marker, pos, self.source.span, a.end)
+
+    def _check_sources(self, a: _Alert, buf: bytes, walked: _Walked) -> None:
+        a.source.used = 1
+        a.pos = int(walked.ends[a.source.first])
+        for f in self._middle:
+            if f["name"] == "prvDiaSources":
+                a.pos = self._chain(buf, a, f["name"], a.source, walked)
             else:
-                pos = _skip(f["type"], buf, pos, self.named)
-            if pos > size:
+                a.pos = _skip(f["type"], buf, a.pos, self.named)
+            if a.pos > a.end:
                 raise Fallback("alert runs past the end of the payload")
-        parts.insert(0, (self.source, {k: v[:used] for k, v in marks.items()}, False))
-        cols = [self._columns(arr, rec, m, forced) for rec, m, forced in parts]
-        band, time, flux, flux_err, withdrawn, forced = (np.concatenate(c)
-                                                         for c in zip(*cols, strict=True))
-        return (
-            str(source_id),
-            str(object_id),
-            float(time[0]),
-            lsst.clean_points(band, time, flux, flux_err, withdrawn, forced),
-        )
 
-    def _chain(
-        self, buf: bytes, arr: np.ndarray, pos: int, name: str, rec: ChainRecord,
-        starts: np.ndarray, ends: np.ndarray, k: int,
-    ) -> tuple[int, int]:
-        """Check the array field `name` at `pos` against the candidates from index `k`.
+    def _locate_forced(self, a: _Alert, buf: bytes) -> None:
+        assert self.forced is not None and a.object_id is not None
+        marker = self.forced.marker_bytes(a.object_id)
+        a.forced.starts = _find_chain(buf, marker, a.pos, self.forced.span, a.end)
 
-        Returns the position after the array and the number of candidates used so far.
+    def _check_forced(self, a: _Alert, buf: bytes, walked: _Walked) -> None:
+        a.pos = self._chain(buf, a, "prvDiaForcedSources", a.forced, walked)
+
+    def _chain(self, buf: bytes, a: _Alert, name: str, recs: _Records, walked: _Walked) -> int:
+        """Check the array field `name` at `a.pos` against this alert's candidates.
+
+        Each block's first record must start where the block header ends and put its marker
+        on the next candidate; each further record must start where the previous one ended
+        (`walked.next`: the prefix walked from each candidate's record end). Returns the
+        position after the array; `recs.used` counts the confirmed records.
         """
         null_code, array_code = self.arrays[name]
-        branch, pos = _varint(buf, pos)
+        branch, pos = _varint(buf, a.pos)
         if branch == null_code:
-            return pos, k
+            return pos
         if branch != array_code:
             raise Fallback(f"union branch {branch} of {name}")
+        rec = self.source if recs is a.source else self.forced
+        assert rec is not None
         while True:
             count, pos = _varint(buf, pos)
             if count == 0:
-                return pos, k
+                return pos
             if count < 0:
                 count = -count
                 _, pos = _varint(buf, pos)  # block size in bytes
+            k = recs.used
+            g = recs.first + k  # batch-wide index of this block's first candidate
             first, _ = rec.walk_prefix(buf, pos)
-            if k + count > starts.size or starts[k] != first:
+            if k + count > recs.starts.size or recs.starts[k] != first:
                 raise Fallback(f"{name}: record {k} is not where its marker is")
-            if count > 1:
-                nxt, _ = rec.prefix_walker.walk(arr, ends[k:k + count - 1])
-                if not np.array_equal(nxt, starts[k + 1:k + count]):
-                    raise Fallback(f"{name}: records do not chain")
-            pos = int(ends[k + count - 1])
-            k += count
-            if pos > len(buf):
+            if count > 1 and not np.array_equal(walked.next[g:g + count - 1],
+                                                walked.starts[g + 1:g + count]):
+                raise Fallback(f"{name}: records do not chain")
+            pos = int(walked.ends[g + count - 1])
+            recs.used = k + count
+            if pos > a.end:
                 raise Fallback(f"{name} runs past the end of the payload")
 
+    def _points(
+        self, arr: np.ndarray, alerts: list[_Alert], src: _Walked, fwalk: _Walked | None
+    ) -> list[tuple | None]:
+        """Columns of every confirmed record in one go, then each alert's clean points."""
+        ok = [a for a in alerts if a.error is None]
+        tables = [self._table(arr, self.source, src, [a.source for a in ok], False)]
+        if fwalk is not None and self.forced is not None:
+            tables.append(self._table(arr, self.forced, fwalk, [a.forced for a in ok], True))
+        out: list[tuple | None] = []
+        it = iter(range(len(ok)))
+        for a in alerts:
+            if a.error is not None:
+                out.append(None)
+                continue
+            j = next(it)
+            cols = [np.concatenate(c) for c in zip(*(t[j] for t in tables), strict=True)]
+            band, time, flux, flux_err, withdrawn, forced = cols
+            out.append((str(a.source_id), str(a.object_id), float(time[0]),
+                        lsst.clean_points(band, time, flux, flux_err, withdrawn, forced)))
+        return out
+
     @staticmethod
-    def _columns(
-        arr: np.ndarray, rec: ChainRecord, marks: dict[str, np.ndarray], forced: bool
-    ) -> tuple[np.ndarray, ...]:
-        n = marks["midpointMjdTai"].size
-        return (
+    def _table(
+        arr: np.ndarray, rec: ChainRecord, walked: _Walked, parts: list[_Records], forced: bool
+    ) -> list[tuple[np.ndarray, ...]]:
+        """Per alert, (band, time, flux, flux err, withdrawn, forced) of its used records."""
+        idx = np.concatenate([np.arange(p.first, p.first + p.used) for p in parts]
+                             ) if parts else np.empty(0, np.int64)
+        marks = {k: v[idx] for k, v in walked.marks.items()}
+        n = idx.size
+        cols = (
             rec.bands(arr, marks["band"]),
             rec.column(arr, marks["midpointMjdTai"], "midpointMjdTai"),
             rec.column(arr, marks["scienceFlux"], "scienceFlux"),
@@ -290,9 +385,14 @@ class LsstProjection:
             if "timeWithdrawnMjdTai" in marks else np.full(n, np.nan),
             np.full(n, forced),
         )
+        cuts = np.cumsum([p.used for p in parts])[:-1]
+        per_col = [np.split(c, cuts) for c in cols]
+        return list(zip(*per_col, strict=True))
 
 
-def _find_chain(buf: bytes, marker: bytes, start: int, span: tuple[int, int]) -> np.ndarray:
+def _find_chain(
+    buf: bytes, marker: bytes, start: int, span: tuple[int, int], end: int
+) -> np.ndarray:
     """Candidate marker positions: the first at or after `start`, then each within one record.
 
     `span` is (fewest, most) bytes from one marker to the next, so only a window the size of
@@ -303,11 +403,11 @@ def _find_chain(buf: bytes, marker: bytes, start: int, span: tuple[int, int]) ->
         raise Fallback("marker too short to locate records")
     find = buf.find
     lo, hi = span[0], span[1] + len(marker)
-    p = find(marker, start)
+    p = find(marker, start, end)
     found = []
     while p >= 0:
         found.append(p)
-        p = find(marker, p + lo, p + hi)
+        p = find(marker, p + lo, min(p + hi, end))
     return np.asarray(found, dtype=np.int64)
 
 
