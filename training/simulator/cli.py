@@ -31,10 +31,11 @@ def simulate(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from training.simulator.simulate import iter_chunks
+    from training.simulator.simulate import iter_chunks, validate_options
     from training.simulator.writer import LightCurveDirWriter
 
     wanted = [c.strip() for c in classes.split(",") if c.strip()]
+    validate_options(n_per_class, cadence, wanted)
     writer = LightCurveDirWriter(out)
     start = time.perf_counter()
     n_curves = 0

@@ -74,12 +74,7 @@ def iter_chunks(
     chunk_size: int = CHUNK,
 ) -> Iterator[SimulatedChunk]:
     """Chunks of simulated curves in class order (streaming: memory stays bounded)."""
-    cad = get_cadence(cadence)
-    unknown = [c for c in classes if c not in CLASSES]
-    if unknown:
-        raise SimulationError(f"unknown class(es) {unknown}; choose from {', '.join(CLASSES)}")
-    if n_per_class < 0:
-        raise SimulationError(f"--n-per-class must be >= 0, got {n_per_class}")
+    cad = validate_options(n_per_class, cadence, classes)
     cadence_index = list(CADENCES).index(cadence)
     for label in classes:
         class_index = CLASSES.index(label)
@@ -89,6 +84,17 @@ def iter_chunks(
             rng = np.random.default_rng(seq)
             curves = _simulate_chunk(label, n, cad, rng, seed, start)
             yield SimulatedChunk(label, curves, n)
+
+
+def validate_options(n_per_class: int, cadence: str, classes: Sequence[str]) -> Cadence:
+    """The cadence, after checking the options; one-line errors name the valid choices."""
+    cad = get_cadence(cadence)
+    unknown = [c for c in classes if c not in CLASSES]
+    if unknown or not classes:
+        raise SimulationError(f"unknown class(es) {unknown}; choose from {', '.join(CLASSES)}")
+    if n_per_class < 0:
+        raise SimulationError(f"--n-per-class must be >= 0, got {n_per_class}")
+    return cad
 
 
 def select_observable(
