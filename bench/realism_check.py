@@ -55,16 +55,18 @@ def period_features(curve: LightCurve) -> list[float]:
         t, m = t[keep], m[keep]
     y = m - m.mean()
     baseline = max(np.ptp(t), 1.0)
-    step = 1.0 / (2.0 * baseline)
+    step = 1.0 / baseline  # one sample per resolution element, then refine the top peaks
     freqs = np.arange(1.0 / 1500.0, 5.0, step)
     power = lomb_scargle_power(t, y, freqs, single=True)
-    best = int(np.argmax(power))
-    fine = np.linspace(freqs[best] - step, freqs[best] + step, 21)
-    fine = fine[fine > 0]
-    fp = lomb_scargle_power(t, y, fine)
-    period = 1.0 / fine[np.argmax(fp)]
+    best_power, period = -1.0, 1.0
+    for i in np.argsort(power)[-3:]:
+        fine = np.linspace(freqs[i] - step, freqs[i] + step, 21)
+        fine = fine[fine > 0]
+        fp = lomb_scargle_power(t, y, fine)
+        if fp.max() > best_power:
+            best_power, period = float(fp.max()), float(1.0 / fine[np.argmax(fp)])
     amp, _ = fourier_fit(curve.time[ok], curve.mag[ok], period, harmonics=3)
-    norm = fp.max() / max(np.sum(y**2) / 2.0, 1e-12)
+    norm = best_power / max(np.sum(y**2) / 2.0, 1e-12)
     return [np.log10(period), amp[1] / amp[0], amp[2] / amp[0], norm]
 
 
@@ -113,10 +115,15 @@ def thin(curve: LightCurve, rng: np.random.Generator) -> LightCurve:
 def read_ogle_cepheids(limit: int, rng: np.random.Generator) -> list[LightCurve]:
     """OGLE-III LMC Cepheid I-band curves straight from the tar (HJD-2450000, I, err)."""
     curves = []
-    with tarfile.open(SHARED / "ogle3_lmc_cep" / "phot_I.tar.gz") as tar:
-        members = [m for m in tar.getmembers() if m.name.endswith(".dat")]
-        for k in rng.choice(len(members), size=min(limit, len(members)), replace=False):
-            member = members[k]
+    path = SHARED / "ogle3_lmc_cep" / "phot_I.tar.gz"
+    with tarfile.open(path) as tar:
+        names = [m.name for m in tar.getmembers() if m.name.endswith(".dat")]
+    chosen = {names[k] for k in rng.choice(len(names), size=min(limit, len(names)),
+                                           replace=False)}
+    with tarfile.open(path, mode="r|gz") as tar:  # one sequential pass: gzip cannot seek
+        for member in tar:
+            if member.name not in chosen:
+                continue
             data = np.loadtxt(io.BytesIO(tar.extractfile(member).read()), ndmin=2)
             if data.shape[0] >= 20:
                 curves.append(LightCurve(Path(member.name).stem, data[:, 0], data[:, 1],
