@@ -235,6 +235,14 @@ class PluginMetrics:
         self.end_to_end_latency.observe(np.empty(0))
         self._lag_series: set[tuple[str, str]] = set()
 
+    def initialise_reasons(self, dead_letter_reasons: Iterable[str],
+                           error_types: Iterable[str]) -> None:
+        """Create the zero series of every known reason, so panels show 0, not "No data"."""
+        for reason in dead_letter_reasons:
+            self.dead_letters.labels(reason=reason)
+        for error in error_types:
+            self.alerts_failed.labels(error=error)
+
     # --- per batch -------------------------------------------------------------------------
 
     def consumed(self, n: int, topic: str) -> None:

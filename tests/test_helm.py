@@ -15,8 +15,7 @@ from broker_plugin.health import LIVENESS_TIMEOUT_ENV
 from broker_plugin.http_server import DEFAULT_METRICS_PORT
 from tests.helm_support import CHART, PROJECT_ROOT, by_kind, go_tool, helm_template, one, render
 
-# A cold cache builds helm/promtool from the Go module proxy first (minutes).
-pytestmark = pytest.mark.timeout(2400)
+# A cold cache builds helm from the Go module proxy first (a few minutes; default timeout).
 
 NON_DEFAULT = {
     "replicaCount": 2,

@@ -167,3 +167,16 @@ def test_model_info_carries_version(metrics) -> None:
     """model_info exposes the served model's name and version as labels."""
     labels = {"name": "cnn", "version": "1.2", "onnx_sha256": "", "classes": ",".join(CLASSES)}
     assert metrics.registry.get_sample_value("broker_plugin_model_info", labels) == 1
+
+
+def test_known_reasons_start_at_zero(metrics) -> None:
+    """Initialised reasons are exported as 0 before any failure, so panels show 0, not gaps."""
+    metrics.initialise_reasons(["bad_magic", "too_few_points"], ["bad_magic"])
+    registry = metrics.registry
+    prefix = metrics.prefix
+    assert registry.get_sample_value(f"{prefix}_dead_letters_total", {"reason": "bad_magic"}) == 0
+    assert registry.get_sample_value(
+        f"{prefix}_dead_letters_total", {"reason": "too_few_points"}) == 0
+    assert registry.get_sample_value(f"{prefix}_alerts_failed_total", {"error": "bad_magic"}) == 0
+    assert registry.get_sample_value(
+        f"{prefix}_alerts_failed_total", {"error": "too_few_points"}) is None
