@@ -202,7 +202,8 @@ def floats(arr: np.ndarray, at: np.ndarray, kind: str) -> np.ndarray:
     """float64 values of `kind` ('float' / 'double') stored at positions `at`."""
     size, dtype = (4, "<f4") if kind == "float" else (8, "<f8")
     raw = arr.take(at[:, None] + np.arange(size), mode="clip")
-    return raw.view(dtype).reshape(-1).astype(np.float64)
+    with np.errstate(invalid="ignore"):  # bytes under a null branch may read as a NaN
+        return raw.view(dtype).reshape(-1).astype(np.float64)
 
 
 def strings(arr: np.ndarray, at: np.ndarray) -> np.ndarray | None:
