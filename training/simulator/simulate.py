@@ -184,6 +184,8 @@ def _amplitudes(
 ) -> np.ndarray:
     """Peak-to-peak of the noise-free model: over one cycle (periodic) or the baseline."""
     n = t_first.size
+    if label == "DSCT":  # beating modes over 40 short cycles need a finer grid
+        n_grid = 1500
     frac = np.linspace(0.0, 1.0, n_grid)
     if label in ("LPV", "DSCT"):
         span = np.maximum(np.minimum(t_last - t_first, 40 * pop["period"]), pop["period"])
