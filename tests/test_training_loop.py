@@ -216,3 +216,20 @@ def test_two_losses_without_physical_parameters_says_so(curve_dir, tmp_path) -> 
 
     with pytest.raises(MissingPhysicalParametersError, match="one-loss"):
         train_run(curve_dir, tmp_path / "run", _config(), progress=False)
+
+
+def test_generator_source_maps_generator_classes_to_trainer_classes() -> None:
+    """Labels come back indexing the trainer's classes; classes it lacks are dropped."""
+    from training.classifier.data import GeneratorSource
+
+    class FakeGenerator:
+        classes = ("RRLYR", "DSCT", "CEP")
+
+        def synthetic_features(self, counts, b, n_oversampling, settings, seed=None):
+            labels = np.concatenate([[self.classes.index(c)] * n * n_oversampling
+                                     for c, n in counts.items()]).astype(np.int64)
+            return np.zeros((labels.size, 2, settings.length), np.float32), labels
+
+    source = GeneratorSource(FakeGenerator(), CLASSES, SETTINGS, n_oversampling=2)
+    x, y = source({"CEP": 1, "ECL": 3, "RRLYR": 2}, 1.0, 0)
+    assert sorted(y.tolist()) == [0, 0, 2, 2, 2, 2] and x.shape == (6, 2, 64)
