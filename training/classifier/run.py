@@ -51,7 +51,9 @@ def prepare_data(
     if len(data) < 4:
         raise TrainingDataError(f"{source}: only {len(data)} usable labelled curves")
     train_index, val_index = stratified_split(data.y, config.validation_fraction, config.seed)
-    return data.subset(train_index), data.subset(val_index)
+    train, val = data.subset(train_index), data.subset(val_index)
+    train.dropped = dict(data.dropped)  # what featurising left out, reported once
+    return train, val
 
 
 def generator_source(
@@ -138,7 +140,7 @@ def train_run(
         "n_validation": len(val),
         "train_class_counts": train.class_counts(),
         "validation_class_counts": val.class_counts(),
-        "dropped": {**train.dropped, **val.dropped},
+        "dropped": train.dropped,
         "mode": config.mode,
     }
     card_metrics = {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
