@@ -38,15 +38,18 @@ def test_nearest_reference_is_same_class_nearest_period(references: ReferenceSet
     assert chosen[2] == rr[np.argmax(references.log_period[rr])]
 
 
+def _cosine_grid(n: int, n_phase: int = 40) -> np.ndarray:
+    return np.tile(0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(n_phase) + 0.5) / n_phase), (n, 1))
+
+
 def test_unfolded_curves_follow_their_reference(references: ReferenceSet) -> None:
-    """Sizes, time order, span within the reference baseline and magnitudes in its range."""
+    """Sizes within the reference and the cap, time order, magnitudes in its range."""
     rng = np.random.default_rng(0)
-    n_phase = 40
-    grid = np.tile(0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(n_phase) + 0.5) / n_phase), (3, 1))
     reference = np.array([0, 7, 11])
     period = 10 ** references.log_period[reference]
-    batch = unfold(grid, period, reference, references, rng, max_points=150)
-    assert np.array_equal(batch.sizes, np.minimum(references.n_points[reference], 150))
+    batch = unfold(_cosine_grid(3), period, reference, references, rng, max_points=150)
+    assert (batch.sizes >= 1).all()
+    assert (batch.sizes <= np.minimum(references.n_points[reference], 150)).all()
     for i, start in enumerate(batch.starts):
         t = batch.time[start : start + batch.sizes[i]]
         m = batch.mag[start : start + batch.sizes[i]]
@@ -58,14 +61,59 @@ def test_unfolded_curves_follow_their_reference(references: ReferenceSet) -> Non
         assert m.max() < references.mag_high[ref] + 0.2 * spread
 
 
-def test_noise_uses_the_reference_errors(references: ReferenceSet) -> None:
-    """Every synthetic error is one of its reference star's errors."""
-    grid = np.zeros((1, 16))
-    batch = unfold(grid, np.array([1.0]), np.array([3]), references,
-                   np.random.default_rng(1), max_points=500)
-    first = references.err_offset[3]
-    own = references.errors[first : first + references.err_count[3]]
-    assert np.isin(batch.err, own).all()
+def test_synthetic_epochs_are_a_contiguous_run_of_the_reference_epochs(
+    references: ReferenceSet,
+) -> None:
+    """Each curve's times are consecutive observations of its reference star, with the
+    star's own error at each of them, spanning about k periods (1 <= k <= baseline/P)."""
+    rng = np.random.default_rng(3)
+    reference = np.repeat(np.arange(len(references)), 5)
+    period = 10 ** references.log_period[reference]
+    batch = unfold(_cosine_grid(reference.size), period, reference, references, rng, 10_000)
+    for i, start in enumerate(batch.starts):
+        own_time, own_err = references.observations(reference[i])
+        t = batch.time[start : start + batch.sizes[i]]
+        first = int(np.searchsorted(own_time, t[0]))
+        assert np.array_equal(t, own_time[first : first + t.size])
+        assert np.array_equal(batch.err[start : start + t.size],
+                              own_err[first : first + t.size].astype(np.float64))
+        assert 1.0 <= batch.cycles[i] <= max(1.0, references.baseline[reference[i]] / period[i])
+        assert t[-1] - t[0] <= batch.cycles[i] * period[i] + 1e-9
+
+
+def test_full_window_uses_every_kept_epoch(references: ReferenceSet) -> None:
+    """cadence window "full" observes the synthetic curve at all of the reference's epochs."""
+    reference = np.array([1, 9])
+    batch = unfold(_cosine_grid(2), np.array([0.5, 0.7]), reference, references,
+                   np.random.default_rng(2), 10_000, window="full")
+    assert np.array_equal(batch.sizes, references.n_points[reference])
+    assert np.array_equal(batch.time[: batch.sizes[0]], references.observations(1)[0])
+
+
+def test_references_keep_the_most_recent_points() -> None:
+    """A star with more than max_points observations keeps its last max_points, in order."""
+    curves = toy_curves(3, classes=("CEP",), seed=2, n_points=(200, 201))
+    periods = np.array([c.params["period"] for c in curves])
+    refs = ReferenceSet.build(curves, np.zeros(3, dtype=np.int64), periods, max_points=50)
+    assert np.array_equal(refs.n_points, [50, 50, 50])
+    for i, curve in enumerate(curves):
+        assert np.array_equal(refs.observations(i)[0], np.sort(curve.time)[-50:])
+    again = ReferenceSet.from_arrays(refs.to_arrays())
+    assert np.array_equal(again.time, refs.time) and again.err.dtype == np.float32
+
+
+def test_noise_is_zero_mean_with_the_reference_errors(references: ReferenceSet) -> None:
+    """On a flat decoded curve, residuals / reference errors are standard normal."""
+    from scipy import stats
+
+    reference = np.repeat(np.arange(len(references)), 40)
+    batch = unfold(np.full((reference.size, 16), 0.5), np.full(reference.size, 1.0),
+                   reference, references, np.random.default_rng(1), max_points=500)
+    owner = np.repeat(reference, batch.sizes)
+    middle = 0.5 * (references.mag_low[owner] + references.mag_high[owner])
+    pulls = (batch.mag - middle) / batch.err
+    assert abs(pulls.mean()) < 0.05 and abs(pulls.std() - 1.0) < 0.05
+    assert stats.kstest(pulls, "norm").statistic < 0.02
 
 
 def test_windows_are_contiguous_blocks_inside_their_curve() -> None:
@@ -93,18 +141,3 @@ def test_folding_aligns_minimum_light_at_half_phase() -> None:
         faintest = row[0, np.argmax(row[1, :80])]
         assert abs(faintest - 0.5) < 0.1
     assert np.allclose(phase_grid(4, 2), [0.125, 0.375, 0.625, 0.875, 1.125, 1.375, 1.625, 1.875])
-
-
-def test_sorted_uniforms_are_sorted_uniform_order_statistics() -> None:
-    """Per curve: in (0, 1), non-decreasing, and uniform overall (KS)."""
-    from scipy import stats
-
-    from training.generator.synthesis import sorted_uniforms
-
-    sizes = np.array([5, 1, 2000, 300])
-    u = sorted_uniforms(sizes, np.random.default_rng(0))
-    assert u.size == sizes.sum() and ((u > 0) & (u < 1)).all()
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    for start, size in zip(starts, sizes, strict=True):
-        assert np.all(np.diff(u[start : start + size]) >= 0)
-    assert stats.kstest(u, "uniform").pvalue > 0.001

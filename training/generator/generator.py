@@ -32,7 +32,8 @@ from training.generator.regressor import regressor_inputs
 from training.generator.synthesis import SyntheticBatch, unfold, window_index
 from training.generator.tempering import GaussianMixture, fit_class_mixture
 
-FORMAT_VERSION = 1
+#: 2: references store per-star observation times and errors (synthesis unfolds on them).
+FORMAT_VERSION = 2
 #: Folded real curves kept per class in a saved generator, for figures and diagnostics.
 EXAMPLES_PER_CLASS = 64
 
@@ -101,9 +102,12 @@ class PelsGenerator:
         phys_std = np.where(model_params.std(axis=0) > 1e-9, model_params.std(axis=0), 1.0)
         standard = (model_params - phys_mean) / phys_std
         torch_device = pick_device(device)
-        say(f"training PELS-VAE on {torch_device} ({config.epochs} epochs)")
+        vae_rows = vae_subset(usable, class_index, config)
+        say(f"training PELS-VAE on {torch_device} ({vae_rows.size} curves, up to "
+            f"{config.epochs} epochs)")
         vae_fit = fit_vae(
-            folded.x, class_index, standard, len(classes), config, torch_device, progress
+            folded.x[vae_rows], class_index[vae_rows], standard[vae_rows], len(classes), config,
+            torch_device, progress,
         )
         say("fitting the latent regressor" + (" (grid)" if config.regressor_grid_search else ""))
         onehot = np.eye(len(classes))[class_index]
@@ -115,20 +119,26 @@ class PelsGenerator:
             config.regressor_grid_search,
             seed=config.seed,
         )
-        say("fitting per-class parameter mixtures")
-        mixtures = {
-            c: fit_class_mixture(
-                model_params[class_index == i], c, config.seed, config.mean_precision_prior
+        say("fitting per-class parameter mixtures (one row per object)")
+        one_per_object = _first_per_object(usable)
+        mixtures = {}
+        for i, c in enumerate(classes):
+            rows = one_per_object & (class_index == i)
+            if rows.sum() < 3:  # too few distinct stars: every curve, as before
+                rows = class_index == i
+            mixtures[c] = fit_class_mixture(
+                model_params[rows], c, config.seed, config.mean_precision_prior
             )
-            for i, c in enumerate(classes)
-        }
-        references = ReferenceSet.build(usable, class_index, periods, config.seed)
+        references = ReferenceSet.build(usable, class_index, periods, config.max_points)
         examples = _examples(folded.x, class_index, len(classes), config.seed)
         metrics = {
             "n_curves": len(usable),
             "n_skipped": skipped,
             "per_class": counts,
             "missing_parameter_share": missing_share,
+            "vae_curves": int(vae_rows.size),
+            "vae_epochs_run": len(vae_fit.history),
+            "vae_best_epoch": vae_fit.best_epoch,
             "vae_val_mse": vae_fit.val_mse,
             "vae_baseline_mse": vae_fit.baseline_mse,
             "vae_history": vae_fit.history,
@@ -208,7 +218,10 @@ class PelsGenerator:
         grid = self.decode_grid(class_index, model_params)
         period = 10.0 ** model_params[:, 0]
         reference = self.references.nearest(class_index, model_params[:, 0])
-        batch = unfold(grid, period, reference, self.references, rng, self.config.max_points)
+        batch = unfold(
+            grid, period, reference, self.references, rng, self.config.max_points,
+            self.config.cadence_window,
+        )
         return class_index, model_params, batch
 
     def sample_curves(
@@ -369,6 +382,37 @@ def _usable_curves(curves: Sequence[LightCurve]) -> tuple[list[LightCurve], np.n
             usable.append(curve)
             periods.append(period)
     return usable, np.asarray(periods, dtype=np.float64), len(curves) - len(usable)
+
+
+def vae_subset(
+    curves: Sequence[LightCurve], class_index: np.ndarray, config: GeneratorConfig
+) -> np.ndarray:
+    """Sorted rows the VAE trains on: every curve, or with `vae_max_per_class` at most that
+    many per class, curves with at least `vae_min_points` finite points first (a seeded
+    random choice among them), then the best-sampled of the rest."""
+    if not config.vae_max_per_class:
+        return np.arange(len(curves))
+    rng = np.random.default_rng(config.seed)
+    n_finite = np.array(
+        [np.sum(np.isfinite(c.time) & np.isfinite(c.mag) & np.isfinite(c.err)) for c in curves]
+    )
+    chosen = []
+    for c in np.unique(class_index):
+        members = rng.permutation(np.flatnonzero(class_index == c))
+        enough = n_finite[members] >= config.vae_min_points
+        # Enough points first (random order), then the rest by decreasing point count.
+        rest = members[~enough][np.argsort(-n_finite[members[~enough]], kind="stable")]
+        chosen.append(np.concatenate([members[enough], rest])[: config.vae_max_per_class])
+    return np.sort(np.concatenate(chosen))
+
+
+def _first_per_object(curves: Sequence[LightCurve]) -> np.ndarray:
+    """True for the first curve of each object id: multi-band objects (one curve per band)
+    count once in the parameter mixtures, as one star has one set of parameters."""
+    _, first = np.unique(np.array([c.object_id for c in curves], dtype=str), return_index=True)
+    keep = np.zeros(len(curves), dtype=bool)
+    keep[first] = True
+    return keep
 
 
 def _ordered_classes(labels: np.ndarray) -> list[str]:

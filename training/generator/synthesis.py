@@ -1,10 +1,12 @@
 """From decoded folded curves to unfolded, observed-looking synthetic light curves.
 
 Pérez-Galarce et al. (2025), synthesis: the decoded folded curve is unfolded with the
-sampled period over k ~ U(0, baseline/P) cycles of a same-class reference star (nearest
-period), scaled to the reference's magnitude range, given zero-mean Gaussian noise with the
-reference's errors, and sorted in time. Everything here works on flat arrays for the whole
-batch (curve i owns a contiguous block): no Python loop per point or per curve.
+sampled period over k ~ U(1, baseline/P) cycles of a same-class reference star (nearest
+period), scaled to the reference's magnitude range, and given zero-mean Gaussian noise with
+the reference's errors. We observe it at the reference's own time stamps (a contiguous
+window of them) rather than at uniform random times, so that Δt carries the survey's real
+cadence and cannot tell synthetic from real curves. Everything here works on flat arrays for
+the whole batch (curve i owns a contiguous block): no Python loop per point or per curve.
 """
 
 from __future__ import annotations
@@ -53,33 +55,51 @@ def unfold(
     references: ReferenceSet,
     rng: np.random.Generator,
     max_points: int,
+    window: str = "cycles",
 ) -> SyntheticBatch:
-    """Unfold decoded grids (N, G) of normalised magnitude into observed-looking curves.
+    """Observe decoded grids (N, G) of normalised magnitude on the reference stars' own
+    time stamps, so that synthetic Δt is real survey cadence (nightly runs, seasonal gaps).
 
-    Curve i gets min(reference points, max_points) epochs spread uniformly over k_i·P_i
-    days, k_i ~ U(0, baseline/P_i) floored at one cycle so that every curve shows a whole
-    cycle; a random starting phase; magnitudes scaled to the reference's robust range; noise
-    drawn with errors resampled from the reference's own errors.
+    Curve i takes a random contiguous window of its reference's observations spanning
+    k_i·P_i days, k_i ~ U(1, baseline/P_i) (the whole curve when P_i exceeds the baseline;
+    `window="full"` always takes the whole curve), capped at `max_points` points; phases
+    are (t − t_start)/P_i plus a random offset; magnitudes are scaled to the reference's
+    robust range and given zero-mean Gaussian noise with the reference's error at each
+    kept observation.
     """
     n = grid.shape[0]
     period = np.asarray(period, dtype=np.float64)
-    sizes = np.minimum(references.n_points[reference], max_points).astype(np.int64)
-    available = references.baseline[reference] / period
-    cycles = np.maximum(rng.uniform(0.0, 1.0, n) * available, 1.0)
-    start_phase = rng.uniform(0.0, 1.0, n)
+    reference = np.asarray(reference, dtype=np.int64)
+    first = references.offset[reference]
+    last = first + references.n_points[reference] - 1
+    baseline = references.baseline[reference]
+    available = baseline / period
+    u_cycles, u_start, start_phase = rng.uniform(0.0, 1.0, (3, n))
+    if window == "full":
+        cycles = np.maximum(available, 1.0)
+    else:
+        cycles = 1.0 + u_cycles * np.maximum(available - 1.0, 0.0)
+    span = cycles * period
+
+    # Start at a random observation that leaves `span` days before the star's last one.
+    latest = references.search(reference, baseline - span, side="right") - 1
+    latest = np.clip(latest, first, last)
+    start = first + (u_start * (latest - first + 1)).astype(np.int64)
+    if window == "full":
+        start = first
+    start_time = references.time[start]
+    relative_start = start_time - references.first_time[reference]
+    stop = references.search(reference, relative_start + span, side="right")
+    sizes = np.clip(np.minimum(stop, last + 1) - start, 1, max_points).astype(np.int64)
 
     curve = np.repeat(np.arange(n), sizes)
-    u = sorted_uniforms(sizes, rng)
-    cycle_position = u * cycles[curve]
-    time = references.t0[reference][curve] + cycle_position * period[curve]
-    phase = np.mod(cycle_position + start_phase[curve], 1.0)
+    index = block_index(start, sizes)
+    time = references.time[index]
+    err = references.err[index].astype(np.float64)
+    phase = np.mod((time - start_time[curve]) / period[curve] + start_phase[curve], 1.0)
     low = references.mag_low[reference][curve]
     high = references.mag_high[reference][curve]
     mag = low + interpolate_periodic(grid, curve, phase) * (high - low)
-
-    count = references.err_count[reference][curve]
-    pick = np.minimum((rng.uniform(0.0, 1.0, curve.size) * count).astype(np.int64), count - 1)
-    err = references.errors[references.err_offset[reference][curve] + pick]
     mag = mag + rng.standard_normal(curve.size) * err
 
     return SyntheticBatch(
@@ -87,19 +107,11 @@ def unfold(
     )
 
 
-def sorted_uniforms(sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Sorted U(0, 1) samples, `sizes[i]` for curve i, back to back, without sorting: the
-    normalised partial sums of sizes[i] + 1 exponential gaps are uniform order statistics."""
-    blocks = sizes + 1
-    gaps = rng.exponential(1.0, int(blocks.sum()))
-    total = np.cumsum(gaps)
-    block_end = np.cumsum(blocks) - 1
-    before = np.concatenate(([0.0], total[block_end[:-1]]))
-    owner = np.repeat(np.arange(sizes.size), blocks)
-    fraction = (total - before[owner]) / (total[block_end] - before)[owner]
-    keep = np.ones(fraction.size, dtype=bool)
-    keep[block_end] = False
-    return fraction[keep]
+def block_index(first: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Flat indices first[i], first[i] + 1, ..., first[i] + sizes[i] - 1, back to back."""
+    block_start = np.cumsum(sizes) - sizes
+    offsets = np.arange(int(sizes.sum())) - np.repeat(block_start, sizes)
+    return np.repeat(first, sizes) + offsets
 
 
 def window_index(
@@ -112,7 +124,4 @@ def window_index(
     window_sizes = np.minimum(sizes[curve], width)
     slack = sizes[curve] - window_sizes
     first = starts[curve] + (rng.uniform(0.0, 1.0, curve.size) * (slack + 1)).astype(np.int64)
-    owner = np.repeat(np.arange(curve.size), window_sizes)
-    window_starts = np.cumsum(window_sizes) - window_sizes
-    offsets = np.arange(owner.size) - np.repeat(window_starts, window_sizes)
-    return first[owner] + offsets, window_sizes
+    return block_index(first, window_sizes), window_sizes

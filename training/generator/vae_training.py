@@ -1,11 +1,14 @@
 """Fitting PELS-VAE: a short, linear loop with a held-out split and a trivial baseline.
 
 The baseline predicts every held-out curve by the training set's mean folded curve (binned
-in phase); a VAE that does not beat it clearly has learnt nothing about shapes.
+in phase); a VAE that does not beat it clearly has learnt nothing about shapes. With
+`early_stopping_patience` > 0 training stops once the held-out MSE stalls, and the weights of
+the best epoch are the ones returned.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +28,7 @@ class VaeFit:
     history: list[dict[str, float]] = field(default_factory=list)
     val_mse: float = float("nan")
     baseline_mse: float = float("nan")
+    best_epoch: int = -1
 
 
 def pick_device(device: str | None) -> torch.device:
@@ -82,6 +86,7 @@ def fit_vae(
     generator = torch.Generator().manual_seed(config.seed)
     fit = VaeFit(model=model, train_index=train, val_index=val)
     fit.baseline_mse = mean_curve_mse(x, train, val, config.n_phase)
+    best_state, best_val, stale = None, float("inf"), 0
 
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("PELS-VAE", total=config.epochs)
@@ -107,7 +112,21 @@ def fit_vae(
                 task, advance=1,
                 description=f"PELS-VAE mse {record['mse']:.4f} val {val_mse:.4f} (β {beta:g})",
             )
-    fit.val_mse = fit.history[-1]["val_mse"] if fit.history else float("nan")
+            if not config.early_stopping_patience or not np.isfinite(val_mse):
+                continue
+            if val_mse < best_val:
+                best_val, stale, fit.best_epoch = val_mse, 0, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                stale += 1
+                if stale >= config.early_stopping_patience:
+                    break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        fit.val_mse = best_val
+    else:
+        fit.val_mse = fit.history[-1]["val_mse"] if fit.history else float("nan")
+        fit.best_epoch = len(fit.history) - 1
     return fit
 
 
