@@ -143,6 +143,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="model directory (default: fixture model)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply alert counts")
+    parser.add_argument("--realistic", action="store_true",
+                        help="LSST alerts whose ids, detectors, counts and nulls vary per record")
     args = parser.parse_args()
     import lsst.alert.packet as packet
 
@@ -162,7 +164,8 @@ def main() -> None:
     for history in HISTORIES:
         n_ours, n_base = (max(int(k * args.scale), 4) for k in SIZES[history])
         curves = periodic_curves(25, points=history + 1, seed=history)
-        distinct = [p for _, p in iter_alerts(curves, "lsst", "11.1", 1, schema_dir)]
+        distinct = [p for _, p in iter_alerts(curves, "lsst", "11.1", 1, schema_dir,
+                                              realistic=args.realistic)]
         size_kb = np.mean([len(p) for p in distinct]) / 1024
         results = {}
         for name, pipeline, n in (("ours", ours, n_ours), ("fastavro", baseline, n_base)):
@@ -172,7 +175,9 @@ def main() -> None:
             results[name] = drain(bootstrap, topic, n, pipeline, serializer)
         rows.append((history, size_kb, results))
 
-    print("\nLSST 11.1 alerts, end to end through Kafka (consume -> classify -> produce -> commit)")
+    kind = "realistic" if args.realistic else "layout-friendly"
+    print(f"\nLSST 11.1 {kind} alerts, end to end through Kafka "
+          "(consume -> classify -> produce -> commit)")
     head = f"{'history':>7} {'KB':>6} {'consumer':>9} {'alerts':>6} {'alerts/s':>9} "
     head += f"{'/CPU-s':>8} {'p50 ms':>7} {'p99 ms':>7}  " + " ".join(f"{s:>9}" for s in STAGES)
     print(head)

@@ -70,8 +70,15 @@ def project_schema(name: str) -> dict[str, Any]:
 Encoder = Callable[[Sequence[LightCurve], int | None], bytes]
 
 
-def make_encoder(fmt: str, schema_version: str = "11.1", schema_dir: Path | None = None) -> Encoder:
-    """(curves of one object, first `upto` points) → payload bytes, for one format."""
+def make_encoder(
+    fmt: str, schema_version: str = "11.1", schema_dir: Path | None = None,
+    realistic: bool = False,
+) -> Encoder:
+    """(curves of one object, first `upto` points) → payload bytes, for one format.
+
+    `realistic` (LSST only) varies ids, detectors, counts and nulls from record to record
+    as Rubin alerts do, instead of the layout-friendly defaults.
+    """
     from broker_plugin import alerts
 
     if fmt == "lsst":
@@ -80,7 +87,7 @@ def make_encoder(fmt: str, schema_version: str = "11.1", schema_dir: Path | None
 
         schema = alerts.load_lsst_schema(schema_version, schema_dir)
         schema_id = lsst_schema_id(*parse_version(schema_version))
-        lsst = alerts.LsstAlertEncoder(schema)
+        lsst = alerts.LsstAlertEncoder(schema, realistic=realistic)
         return lambda curves, upto: alerts.serialise(
             schema, lsst.encode(curves, upto=upto), schema_id=schema_id
         )
@@ -107,11 +114,12 @@ def iter_alerts(
     schema_version: str = "11.1",
     alerts_per_object: int = 1,
     schema_dir: Path | None = None,
+    realistic: bool = False,
 ) -> Iterator[tuple[str, bytes]]:
     """(object id, payload) for every alert: K per object at its last K points."""
     if alerts_per_object < 1:
         raise ProduceError(f"--alerts-per-object must be >= 1, got {alerts_per_object}")
-    encode = make_encoder(fmt, schema_version, schema_dir)
+    encode = make_encoder(fmt, schema_version, schema_dir, realistic)
     for object_id, bands in curves_by_object(curves).items():
         total = n_points(bands)
         for upto in range(max(total - alerts_per_object + 1, 1), total + 1):
