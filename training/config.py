@@ -28,6 +28,7 @@ LOSSES = ("ce", "weighted_ce", "focal")
 POLICIES = ("ccr", "max_confusion", "max_pairwise_confusion", "proportion", "no_priority")
 SELECTIONS = ("f1_val", "f1_weighted", "val_loss")
 MODES = ("two-losses", "one-loss")
+GENERATOR_PRESETS = ("quick", "default", "paper")  # training.generator.config.PRESETS
 
 
 class TrainingConfigError(UserError, ValueError):
@@ -60,6 +61,14 @@ class TrainingConfig:
     # Augmentation: random windows of random length of the real curves.
     window_probability: float = 0.5
     window_min_length: int = 20
+    # Survey augmentation (classifier/augment.py): `augment_copies` copies of each training
+    # curve, each made nightly / thinned / noisier with these probabilities; 0 = off.
+    augment_copies: int = 0
+    augment_nightly_probability: float = 0.5
+    augment_thin_probability: float = 0.6
+    augment_noise_probability: float = 0.6
+    augment_min_points: int = 20
+    augment_max_error: float = 0.2
     # Losses per mask.
     loss_real: str = "ce"
     loss_synthetic: str = "ce"
@@ -75,7 +84,8 @@ class TrainingConfig:
     n_oversampling: int = 2
     b_final: float = 0.5
     b_decay: float = 0.1
-    generator_epochs: int = 0  # when `train` fits the generator itself; 0 = its default
+    generator_preset: str = "default"  # GeneratorConfig preset when `train` fits one
+    generator_epochs: int = 0  # when `train` fits the generator itself; 0 = the preset's
     generator_max_per_class: int = 0  # fit it on at most this many curves per class; 0 = all
     # Runtime.
     device: str = "auto"
@@ -98,7 +108,9 @@ class TrainingConfig:
         if not 2 <= self.n_blocks <= 4:
             raise TrainingConfigError(f"config n_blocks={self.n_blocks}: use 2, 3 or 4")
         for key in ("epsilon", "validation_fraction", "selection_alpha",
-                    "window_probability", "synthetic_accuracy_trigger"):
+                    "window_probability", "synthetic_accuracy_trigger",
+                    "augment_nightly_probability", "augment_thin_probability",
+                    "augment_noise_probability"):
             value = getattr(self, key)
             if not 0.0 <= value <= 1.0:
                 raise TrainingConfigError(f"config {key}={value}: must lie in [0, 1]")
@@ -106,6 +118,16 @@ class TrainingConfig:
                     "filters", "fc_units", "synthetic_per_batch", "n_oversampling"):
             if getattr(self, key) < 1:
                 raise TrainingConfigError(f"config {key}={getattr(self, key)}: must be >= 1")
+        if self.generator_preset not in GENERATOR_PRESETS:
+            raise TrainingConfigError(
+                f"config generator_preset={self.generator_preset!r} is not one of "
+                f"{', '.join(GENERATOR_PRESETS)}")
+        if self.augment_copies < 0 or self.augment_min_points < 2:
+            raise TrainingConfigError("config augment_copies must be >= 0 and "
+                                      "augment_min_points >= 2")
+        if not 0.01 < self.augment_max_error <= 1.0:
+            raise TrainingConfigError(
+                f"config augment_max_error={self.augment_max_error}: use (0.01, 1] mag")
         if self.learning_rate <= 0 or self.nu < 0:
             raise TrainingConfigError("config learning_rate must be > 0 and nu >= 0")
 
@@ -142,8 +164,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "synthetic_per_batch": 300,
         "n_oversampling": 1,
         "b_decay": 0.3,
-        "generator_epochs": 15,
-        "generator_max_per_class": 100,
+        "generator_preset": "quick",
+        "generator_max_per_class": 200,
+        "augment_copies": 3,
     },
     "paper": {
         "epochs": 300,
@@ -163,6 +186,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loss_synthetic": "focal",
         "selection": "f1_weighted",
         "selection_alpha": 0.2,
+        "augment_copies": 5,
     },
 }
 

@@ -19,7 +19,9 @@ def register(app: typer.Typer) -> None:
 
 
 def train(
-    data: Path = typer.Option(..., "--data", help="Light-curve directory with labels."),
+    data: list[Path] = typer.Option(
+        ..., "--data", help="Light-curve directory with labels; repeat it to train on several "
+        "(e.g. ogle, lsst and sparse simulations for a cross-survey model)."),
     out: Path = typer.Option(..., "--out", help="Run directory to write (RUN)."),
     generator: Path | None = typer.Option(
         None, "--generator", help="Fitted generator directory; fitted on the training split "

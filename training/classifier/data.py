@@ -36,14 +36,20 @@ class LabelledFeatures:
     classes: list[str]
     dropped: dict[str, int] = field(default_factory=dict)
     source_index: np.ndarray | None = None  # position of each row in the input curve list
+    # Augmented views of each row (training only, see augment.py): (K, N, 2, L) and (K, N).
+    views: np.ndarray | None = None
+    view_lengths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.y.size)
 
     def subset(self, index: np.ndarray) -> LabelledFeatures:
         source = None if self.source_index is None else self.source_index[index]
+        views = None if self.views is None else self.views[:, index]
+        view_lengths = None if self.view_lengths is None else self.view_lengths[:, index]
         return LabelledFeatures(self.x[index], self.y[index], self.lengths[index],
-                                self.object_ids[index], self.classes, {}, source)
+                                self.object_ids[index], self.classes, {}, source, views,
+                                view_lengths)
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.y, minlength=len(self.classes))

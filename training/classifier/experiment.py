@@ -27,6 +27,7 @@ import numpy as np
 from broker_plugin.errors import UserError
 from broker_plugin.features import FeatureSettings
 from broker_plugin.lightcurve import LightCurve
+from training.classifier.augment import attach_views
 from training.classifier.data import (
     SyntheticSource,
     classes_in,
@@ -114,6 +115,7 @@ def run_experiment(
         train_index, val_index = stratified_split(data.y, config.validation_fraction, k)
         train, val = data.subset(train_index), data.subset(val_index)
         train_curves = [pool[i] for i in train.source_index]  # type: ignore[union-attr]
+        attach_views(train, train_curves, config, settings, k)
         source: SyntheticSource
         if make_source is None:
             source = generator_source(None, train_curves, classes, settings,

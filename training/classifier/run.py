@@ -19,6 +19,7 @@ import numpy as np
 from broker_plugin.errors import UserError
 from broker_plugin.features import FeatureSettings
 from broker_plugin.lightcurve import PHYSICAL_PARAMETERS, LightCurve
+from training.classifier.augment import attach_views
 from training.classifier.data import (
     GeneratorSource,
     LabelledFeatures,
@@ -84,7 +85,7 @@ def generator_source(
             with_params = _at_most_per_class(with_params, config.generator_max_per_class,
                                              config.seed)
 
-        gen_config = GeneratorConfig(seed=config.seed)
+        gen_config = GeneratorConfig.preset(config.generator_preset, seed=config.seed)
         if config.generator_epochs:
             gen_config = dataclasses.replace(gen_config, epochs=config.generator_epochs)
         device = None if config.device == "auto" else config.device
@@ -94,8 +95,24 @@ def generator_source(
     return GeneratorSource(generator, classes, settings, config.n_oversampling)
 
 
+def load_training_curves(
+    data_dirs: str | Path | Sequence[str | Path], max_per_class: int = 0, seed: int = 0
+) -> list[LightCurve]:
+    """Curves of one or several light-curve directories, concatenated in the given order.
+
+    Several directories are the recipe for a cross-survey model: e.g. simulations with the
+    `ogle`, `lsst` and `sparse` cadences side by side, so the Δt distributions of the
+    training data cover the surveys the model will meet. `max_per_class` applies per
+    directory.
+    """
+    dirs = [data_dirs] if isinstance(data_dirs, str | Path) else list(data_dirs)
+    if not dirs:
+        raise TrainingDataError("no --data directory given")
+    return [c for d in dirs for c in load_curves(d, max_per_class, seed)]
+
+
 def train_run(
-    data_dir: str | Path,
+    data_dir: str | Path | Sequence[str | Path],
     run_dir: str | Path,
     config: TrainingConfig,
     generator_dir: str | Path | None = None,
@@ -113,8 +130,12 @@ def train_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     settings = settings or FeatureSettings()
     config.save(run_dir)
-    curves = load_curves(data_dir, config.max_curves_per_class, config.seed)
-    train, val = prepare_data(curves, config, settings, source=str(data_dir))
+    curves = load_training_curves(data_dir, config.max_curves_per_class, config.seed)
+    sources = ([str(data_dir)] if isinstance(data_dir, str | Path)
+               else [str(d) for d in data_dir])
+    train, val = prepare_data(curves, config, settings, source=", ".join(sources))
+    attach_views(train, [curves[i] for i in train.source_index],  # type: ignore[union-attr]
+                 config, settings, config.seed)
     _write_split(run_dir / "split.csv", train, val)
     started = time.perf_counter()
     say = _say if progress else (lambda message: None)
@@ -135,7 +156,9 @@ def train_run(
                          title=f"{config.mode}: {len(train)} train / {len(val)} validation")
 
     training_data = {
-        "source": str(data_dir),
+        "source": sources[0] if len(sources) == 1 else sources,
+        "surveys": sorted({c.survey or "unknown" for c in curves}),
+        "augment_copies": config.augment_copies,
         "n_train": len(train),
         "n_validation": len(val),
         "train_class_counts": train.class_counts(),

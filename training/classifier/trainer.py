@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.classifier.augment import epoch_view
 from training.classifier.data import LabelledFeatures, SyntheticSource, random_windows
 from training.classifier.losses import class_weights, make_loss
 from training.classifier.masks import (
@@ -165,7 +166,8 @@ def train_classifier(
                                   for _ in range(config.repetitions)]
                     record["loss_synthetic"] = float(np.mean(losses))
 
-            augmented = random_windows(train.x, train.lengths, rng,
+            epoch_x, epoch_lengths = epoch_view(train, rng)
+            augmented = random_windows(epoch_x, epoch_lengths, rng,
                                        config.window_probability, config.window_min_length)
             record["loss_real"] = _pass(
                 model, torch.as_tensor(augmented, device=device),

@@ -1,0 +1,119 @@
+"""Survey augmentation: copies of the training curves as other surveys would have seen them.
+
+The classifier sees only (Δt, Δm), so a model trained on one cadence and one noise level
+learns that survey's sampling as much as the stars (on our shared real sets, a model trained
+on OGLE-like simulations called most SDSS RR Lyrae and EROS stars δ Scuti). Each copy of a
+training curve is, independently and at random:
+
+1. **nightly** (probability `nightly_probability`): at most one point per night, as in
+   OGLE-III, EROS-1 and SDSS Stripe 82 (simulated OGLE-like curves have several per night);
+2. **thinned** (probability `thin_probability`): a random subset of n points, n log-uniform
+   between `min_points` and the curve's size (EROS ~120, SDSS ~50, sparse surveys ~20);
+3. **noisier** (probability `noise_probability`): Gaussian noise added so that the total
+   error becomes σ, σ log-uniform in [0.01, `max_error`] mag (EROS photographic errors are
+   0.1–0.2 mag); points already noisier than σ are left alone. Magnitude offsets need no
+   augmentation: Δm removes them.
+
+Copies are made once per run (`augment_copies` per curve), featurised with the model's
+feature settings and stored as extra *views* of each training row; every epoch each row is
+shown as one of its views chosen at random (the original included), so the epoch size, and
+the seconds per epoch, do not change. Validation and test data are never augmented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from broker_plugin.features import FeatureSettings, featurise_batch
+from broker_plugin.lightcurve import LightCurve
+from training.classifier.data import LabelledFeatures
+from training.config import TrainingConfig
+
+MIN_ERROR = 0.01
+
+
+def augment_curve(
+    curve: LightCurve,
+    rng: np.random.Generator,
+    nightly_probability: float = 0.5,
+    thin_probability: float = 0.6,
+    noise_probability: float = 0.6,
+    min_points: int = 20,
+    max_error: float = 0.2,
+) -> LightCurve:
+    """One augmented copy of `curve` (module docstring); label, band and params are kept."""
+    time, mag, err = curve.time, curve.mag, curve.err
+    keep = np.flatnonzero(np.isfinite(time) & np.isfinite(mag))
+    if rng.random() < nightly_probability and keep.size:
+        night = np.floor(time[keep])
+        # A random key per point, sorted within each night: the first of each night wins.
+        order = np.lexsort((rng.random(keep.size), night))
+        first = np.r_[True, np.diff(night[order]) != 0]
+        keep = np.sort(keep[order[first]])
+    if rng.random() < thin_probability and keep.size > min_points:
+        n = int(np.exp(rng.uniform(np.log(min_points), np.log(keep.size))))
+        keep = np.sort(rng.choice(keep, size=max(n, min_points), replace=False))
+    time, mag, err = time[keep], mag[keep], err[keep]
+    if rng.random() < noise_probability and keep.size:
+        sigma = float(np.exp(rng.uniform(np.log(MIN_ERROR), np.log(max_error))))
+        base = np.where(np.isfinite(err), err, 0.0)
+        extra = np.sqrt(np.clip(sigma**2 - base**2, 0.0, None))
+        mag = mag + rng.normal(0.0, 1.0, mag.size) * extra
+        err = np.sqrt(base**2 + extra**2)
+    return replace(curve, time=time, mag=mag, err=err)
+
+
+def augment_curves(curves: Sequence[LightCurve], config: TrainingConfig,
+                   rng: np.random.Generator) -> list[LightCurve]:
+    """One augmented copy of each curve, with the config's probabilities."""
+    return [augment_curve(c, rng, config.augment_nightly_probability,
+                          config.augment_thin_probability, config.augment_noise_probability,
+                          config.augment_min_points, config.augment_max_error)
+            for c in curves]
+
+
+def attach_views(
+    train: LabelledFeatures,
+    curves: Sequence[LightCurve],
+    config: TrainingConfig,
+    settings: FeatureSettings,
+    seed: int = 0,
+) -> LabelledFeatures:
+    """Give `train` `config.augment_copies` augmented views per row (`curves` row-aligned).
+
+    A copy too short to featurise (thinning of a short curve) falls back to the original
+    row, so every view is a usable sequence.
+    """
+    if config.augment_copies < 1 or len(train) == 0:
+        return train
+    if len(curves) != len(train):
+        raise ValueError("attach_views needs one curve per training row")
+    rng = np.random.default_rng([seed, 7919])
+    xs, lengths = [], []
+    floor = max(config.min_points - 1, 1)
+    for _ in range(config.augment_copies):
+        batch = featurise_batch(augment_curves(curves, config, rng), settings)
+        usable = batch.lengths >= floor
+        xs.append(np.where(usable[:, None, None], batch.x, train.x))
+        lengths.append(np.where(usable, batch.lengths, train.lengths))
+    train.views = np.stack(xs).astype(np.float32)
+    train.view_lengths = np.stack(lengths)
+    return train
+
+
+def epoch_view(train: LabelledFeatures, rng: np.random.Generator) -> tuple[np.ndarray,
+                                                                           np.ndarray]:
+    """(x, lengths) of one epoch: each row as its original or one of its views, at random."""
+    if train.views is None:
+        return train.x, train.lengths
+    n_views = train.views.shape[0]
+    pick = rng.integers(0, n_views + 1, len(train))  # 0 = the original row
+    x, lengths = train.x.copy(), np.asarray(train.lengths).copy()
+    for v in range(n_views):
+        rows = np.flatnonzero(pick == v + 1)
+        x[rows] = train.views[v, rows]
+        lengths[rows] = train.view_lengths[v, rows]  # type: ignore[index]
+    return x, lengths
