@@ -27,8 +27,6 @@ from training.importers import (
     load_ogle,
     load_sdss_rrlyr,
 )
-from training.importers import writer as writer_module
-from training.importers.writer import LightCurveDirWriter
 
 # ---------------------------------------------------------------------------------------------
 # The shared real sets (skipped without ../shared/data): each imported once per module.
@@ -379,20 +377,25 @@ def test_sdss_not_a_folder_is_an_error(tmp_path: Path) -> None:
         import_sdss_rrlyr(src, tmp_path / "out")
 
 
-def test_writer_round_trips_across_flushes(tmp_path: Path, monkeypatch) -> None:
-    """Curves formatted in several batches (and an empty one) read back bit for bit."""
-    monkeypatch.setattr(writer_module, "FLUSH_POINTS", 50)
-    rng = np.random.default_rng(1)
-    curves = [
-        LightCurve(f"s{i}", rng.uniform(0, 3000, n), rng.normal(17, 2, n), rng.uniform(0, 1, n),
-                   band="g", label="ECL", params={"period": rng.uniform(0.1, 900)})
-        for i, n in enumerate([30, 0, 41, 7, 120])
-    ]
-    writer = LightCurveDirWriter(tmp_path)
-    for curve in curves:
-        writer.add(curve)
-    writer.close()
-    assert_same_curves(curves, read_lightcurve_dir(tmp_path))
+def test_ogle_output_is_sorted_and_verbatim_whatever_the_member_order(tmp_path: Path) -> None:
+    """Manifest rows follow (object id, band), not tar order; each .dat is stored unchanged."""
+    archive = tmp_path / "phot.tar"
+    members = ("V/OGLE-SMC-CEP-0002.dat", "I/OGLE-SMC-CEP-0002.dat", "I/OGLE-SMC-CEP-0001.dat")
+    with tarfile.open(archive, "w") as tar:
+        for i, name in enumerate(members):
+            data = DAT + f"5400.{i} 19.{i} 0.0{i + 1}\n".encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    import_ogle(archive, tmp_path / "out")
+    manifest = read_manifest(tmp_path / "out")
+    assert manifest.select("object_id", "band").rows() == [
+        ("OGLE-SMC-CEP-0001", "I"), ("OGLE-SMC-CEP-0002", "I"), ("OGLE-SMC-CEP-0002", "V")]
+    with tarfile.open(archive) as tar:
+        for row in manifest.iter_rows(named=True):
+            member = tar.extractfile(f"{row['band']}/{row['object_id']}.dat")
+            assert member is not None
+            assert (tmp_path / "out" / row["path"]).read_bytes() == member.read()
 
 
 def test_cli_prints_counts(tmp_path: Path) -> None:

@@ -25,8 +25,8 @@ import numpy as np
 import polars as pl
 
 from broker_plugin.lightcurve import LightCurve
+from training.importers.output import open_output
 from training.importers.report import ImporterError, ImportReport
-from training.importers.writer import LightCurveDirWriter
 
 SURVEY = "EROS-1"
 LABELS: dict[int, str] = {1: "ECL", 2: "CEP", 3: "RRLYR", 4: "LPV"}
@@ -48,10 +48,8 @@ def import_eros1(
     started = time.perf_counter()
     src = Path(src)
     table, series, report = _read(src)
-    writer = LightCurveDirWriter(Path(out), overwrite=overwrite)
-    for curve in _curves(table, series, report):
-        writer.add(curve)
-    writer.close()
+    with open_output(out, overwrite) as writer:
+        writer.write(_curves(table, series, report))
     report.out = Path(out)
     report.seconds = time.perf_counter() - started
     return report

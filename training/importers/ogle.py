@@ -52,9 +52,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from broker_plugin.lightcurve import CLASSES, LightCurve
+from training.importers.output import open_output
 from training.importers.report import ImporterError, ImportReport
 from training.importers.sources import ProgressBar, is_tar_name, iter_tar_members
-from training.importers.writer import LightCurveDirWriter
 
 OGLE_FILE = re.compile(
     r"^(?P<id>OGLE-(?P<field>[A-Za-z0-9]+)-(?P<type>[A-Za-z0-9]+)-(?P<number>\d+))\.dat$"
@@ -106,10 +106,10 @@ def import_ogle(
     src = Path(src)
     labels = _label_table(type_map)
     catalogue, report = _prepare(src, ident, periods)
-    writer = LightCurveDirWriter(Path(out), overwrite=overwrite)
-    for curve, raw in _scan(src, labels, catalogue, band, survey, report, progress):
-        writer.add(curve, original_dat=raw)
-    writer.close(defaults={"survey": report.survey})
+    with open_output(out, overwrite) as writer:
+        for curve, raw in _scan(src, labels, catalogue, band, survey, report, progress):
+            writer.add(curve, original=raw, original_suffix=".dat")
+        writer.close(defaults={"survey": report.survey})
     report.out = Path(out)
     report.seconds = time.perf_counter() - started
     return report

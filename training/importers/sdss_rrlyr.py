@@ -23,9 +23,9 @@ from pathlib import Path, PurePosixPath
 import polars as pl
 
 from broker_plugin.lightcurve import LightCurve
+from training.importers.output import open_output
 from training.importers.report import ImporterError, ImportReport
 from training.importers.sources import iter_tar_members
-from training.importers.writer import LightCurveDirWriter
 
 SURVEY = "SDSS-S82"
 BANDS = ("u", "g", "r", "i", "z")
@@ -44,10 +44,8 @@ def import_sdss_rrlyr(
     started = time.perf_counter()
     src = Path(src)
     archive, types, report = _prepare(src)
-    writer = LightCurveDirWriter(Path(out), overwrite=overwrite)
-    for curve in _scan(archive, types, report, progress):
-        writer.add(curve)
-    writer.close()
+    with open_output(out, overwrite) as writer:
+        writer.write(_scan(archive, types, report, progress))
     report.out = Path(out)
     report.seconds = time.perf_counter() - started
     return report

@@ -1,0 +1,43 @@
+"""Where an import writes: one light-curve directory per import, never mixed with another.
+
+The writing itself is the format's one writer, `broker_plugin.lightcurve_dir
+.LightCurveDirWriter`; what is specific to imports lives here: OUT is emptied of an earlier
+import only with `--overwrite`, and the manifest is sorted by object and band so that the
+output does not depend on the order of members in a tar file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from broker_plugin.lightcurve_dir import MANIFEST, LightCurveDirWriter
+from training.importers.report import ImporterError
+
+SUBDIR = "lc"
+
+
+def open_output(out: str | Path, overwrite: bool = False) -> LightCurveDirWriter:
+    """A writer into `out`, made ready by `prepare_output`; use it as a context manager."""
+    out = Path(out)
+    prepare_output(out, overwrite)
+    return LightCurveDirWriter(out, SUBDIR, sort_manifest=True)
+
+
+def prepare_output(out: Path, overwrite: bool) -> None:
+    """Make `out` ready; never mix a new import with an earlier one unless told to replace it."""
+    if out.exists() and not out.is_dir():
+        raise ImporterError(f"{out}: exists and is not a directory; choose a directory for OUT")
+    earlier = [p for p in (out / MANIFEST, out / SUBDIR) if p.exists()]
+    if earlier and not overwrite:
+        raise ImporterError(
+            f"{out}: already holds a light-curve directory ({earlier[0].name}); "
+            "pass --overwrite to replace it or choose another OUT"
+        )
+    if (out / SUBDIR).is_dir():
+        shutil.rmtree(out / SUBDIR)
+    (out / MANIFEST).unlink(missing_ok=True)
+    try:
+        (out / SUBDIR).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImporterError(f"{out}: cannot create the output directory ({exc.strerror})") from exc
