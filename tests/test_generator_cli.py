@@ -22,7 +22,7 @@ def generator_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_lightcurve_dir(root / "data", simulate_curves(8, cadence="ogle", seed=0))
     result = runner.invoke(app, [
         "fit-generator", "--data", str(root / "data"), "--out", str(root / "g"),
-        "--epochs", "2", "--n-phase", "16", "--quiet",
+        "--preset", "quick", "--epochs", "2", "--n-phase", "16", "--quiet",
     ])
     assert result.exit_code == 0, result.output
     assert "regressor held-out R²" in result.output
@@ -30,7 +30,8 @@ def generator_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_fit_generator_writes_weights_config_and_summary(generator_dir: Path) -> None:
-    """The directory holds the weights, the resolved config and the fit summary."""
+    """The directory holds the weights, the resolved config (preset, then the single
+    options) and the fit summary."""
     import json
 
     for name in ("config.json", "vae.pt", "mixtures.npz", "references.npz",
@@ -38,6 +39,7 @@ def test_fit_generator_writes_weights_config_and_summary(generator_dir: Path) ->
         assert (generator_dir / name).is_file(), name
     config = json.loads((generator_dir / "config.json").read_text())
     assert config["config"]["epochs"] == 2 and config["config"]["n_phase"] == 16
+    assert config["config"]["vae_max_per_class"] == 150 and config["config"]["hidden"] == 16
     summary = json.loads((generator_dir / "summary.json").read_text())
     assert summary["per_class"] == {c: 8 for c in ("CEP", "DSCT", "ECL", "LPV", "RRLYR")}
 
@@ -75,3 +77,13 @@ def test_unknown_class_option_is_a_user_error(generator_dir: Path, tmp_path: Pat
     ])
     assert isinstance(result.exception, UserError)
     assert "knows" in str(result.exception)
+
+
+def test_unknown_preset_is_a_user_error(tmp_path: Path) -> None:
+    """--preset with an unknown name is a UserError listing the presets, before reading data."""
+    result = runner.invoke(app, [
+        "fit-generator", "--data", str(tmp_path), "--out", str(tmp_path / "g"),
+        "--preset", "fastest",
+    ])
+    assert isinstance(result.exception, UserError)
+    assert "fastest" in str(result.exception) and "quick" in str(result.exception)

@@ -47,3 +47,32 @@ def test_dict_round_trip() -> None:
     """to_dict / from_dict give back an equal config."""
     config = GeneratorConfig(epochs=3, n_phase=20, beta_schedule="step")
     assert GeneratorConfig.from_dict(config.to_dict()) == config
+
+
+def test_presets_differ_where_documented_and_accept_overrides() -> None:
+    """quick is smaller and capped, paper uses 2 x 300 phase points, default is the
+    dataclass; overrides win over the preset."""
+    quick, paper = GeneratorConfig.quick(seed=3), GeneratorConfig.preset("paper")
+    assert GeneratorConfig.preset("default") == GeneratorConfig()
+    assert quick.vae_max_per_class > 0 and quick.early_stopping_patience > 0
+    assert quick.hidden < GeneratorConfig().hidden and quick.seed == 3
+    assert (paper.cycles, paper.n_phase) == (2, 300)
+    with pytest.raises(UserError, match="choose one of"):
+        GeneratorConfig.preset("fastest")
+
+
+def test_config_file_overrides_only_its_keys_of_the_preset(tmp_path: Path) -> None:
+    """A file naming `epochs` over the quick preset keeps quick's other fields."""
+    path = tmp_path / "gen.json"
+    path.write_text(json.dumps({"epochs": 7}))
+    config = GeneratorConfig.from_json(path, preset="quick")
+    assert config == GeneratorConfig.quick(epochs=7)
+
+
+def test_negative_caps_are_rejected() -> None:
+    """Caps and patience accept 0 (off) but not negative values; windows are named."""
+    assert GeneratorConfig(vae_max_per_class=0, early_stopping_patience=0).vae_max_per_class == 0
+    with pytest.raises(UserError, match="'vae_max_per_class'"):
+        GeneratorConfig(vae_max_per_class=-1)
+    with pytest.raises(UserError, match="'cadence_window'"):
+        GeneratorConfig(cadence_window="uniform")

@@ -17,10 +17,8 @@ from training.generator.synthesis import interpolate_periodic  # noqa: E402
 from training.generator.toy import toy_curves  # noqa: E402
 from training.generator.vae import CausalConv1d  # noqa: E402
 
-SMALL = GeneratorConfig(
-    n_phase=50, hidden=16, levels=4, epochs=30, batch_size=16, regressor_trees=50,
-    pool_size=5000, max_points=400,
-)
+# The quality tests run on the fast CPU preset that `training train --preset quick` uses.
+SMALL = GeneratorConfig.quick(pool_size=5000, max_points=400)
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +135,37 @@ def test_loading_a_non_generator_directory_is_a_user_error(tmp_path: Path) -> No
     """A directory without the generator files names what is missing and how to fix it."""
     with pytest.raises(UserError, match="fit-generator"):
         PelsGenerator.load(tmp_path)
+
+
+def test_vae_cap_prefers_well_sampled_curves() -> None:
+    """With vae_max_per_class, each class gives at most that many curves, and curves with
+    at least vae_min_points points are chosen before sparser ones."""
+    from training.generator.generator import vae_subset
+
+    curves = toy_curves(10, classes=("CEP", "ECL"), seed=3, n_points=(5, 60))
+    index = np.array([0] * 10 + [1] * 10)
+    config = GeneratorConfig(vae_max_per_class=4, vae_min_points=30)
+    rows = vae_subset(curves, index, config)
+    sizes = np.array([len(c) for c in curves])
+    for c in (0, 1):
+        mine = rows[index[rows] == c]
+        rich = int(np.sum(sizes[index == c] >= 30))
+        assert mine.size == 4
+        assert np.sum(sizes[mine] >= 30) == min(4, rich)
+    assert np.array_equal(vae_subset(curves, index, GeneratorConfig()), np.arange(20))
+
+
+def test_early_stopping_stops_on_a_stalled_validation_loss() -> None:
+    """With a zero learning rate the held-out MSE never improves: training stops after
+    `early_stopping_patience` stale epochs and keeps the first epoch's weights."""
+    from training.generator.vae_training import fit_vae
+
+    curves = toy_curves(6, classes=("CEP", "ECL"), seed=2, missing_share=0.0)
+    periods = np.array([c.params["period"] for c in curves])
+    x = fold_curves(curves, periods, 16, 2).x
+    config = GeneratorConfig(n_phase=16, hidden=8, levels=2, epochs=20, learning_rate=0.0,
+                             early_stopping_patience=3)
+    fit = fit_vae(x, np.array([0] * 6 + [1] * 6), np.zeros((12, 6)), 2, config,
+                  torch.device("cpu"), progress=False)
+    assert len(fit.history) == 4 and fit.best_epoch == 0
+    assert fit.val_mse == pytest.approx(fit.history[0]["val_mse"])

@@ -152,8 +152,9 @@ class GeneratorConfig:
         return cls(**dict(data))
 
     @classmethod
-    def from_json(cls, path: str | Path) -> GeneratorConfig:
-        """Read a config file; a bad file is a one-line error naming it."""
+    def from_json(cls, path: str | Path, preset: str = "default") -> GeneratorConfig:
+        """Read a config file over a preset (the file's keys win); a bad file is a one-line
+        error naming it."""
         path = Path(path)
         try:
             data = json.loads(path.read_text())
@@ -161,7 +162,10 @@ class GeneratorConfig:
             raise GeneratorConfigError(f"{path}: cannot read generator config ({exc})") from exc
         if not isinstance(data, dict):
             raise GeneratorConfigError(f"{path}: generator config must be a JSON object")
-        return cls.from_dict(data)
+        try:
+            return cls.preset(preset, **data)
+        except GeneratorConfigError as exc:
+            raise GeneratorConfigError(f"{path}: {exc}") from exc
 
 
 #: Field values of each named preset (everything else keeps its default).

@@ -89,27 +89,29 @@ class PelsGenerator:
                 f"or period). Add curves or drop the thin classes."
             )
         say = _Reporter(progress)
-        say(f"{len(usable)} curves ({skipped} skipped), classes {classes}; imputing parameters")
+        say("impute", f"{len(usable)} curves ({skipped} skipped), classes {classes}; "
+            "imputing parameters")
         class_index = np.array([classes.index(lbl) for lbl in labels], dtype=np.int64)
         raw = params_matrix(usable)
         raw[:, 0] = periods
         missing_share = float(np.isnan(raw).mean())
         model_params = impute_per_class(to_model_space(raw), labels, config.knn_neighbours)
 
-        say(f"folding to {config.cycles} cycles x {config.n_phase} phase points")
+        say("fold", f"folding to {config.cycles} cycles x {config.n_phase} phase points")
         folded = fold_curves(usable, periods, config.n_phase, config.cycles, config.seed)
         phys_mean = model_params.mean(axis=0)
         phys_std = np.where(model_params.std(axis=0) > 1e-9, model_params.std(axis=0), 1.0)
         standard = (model_params - phys_mean) / phys_std
         torch_device = pick_device(device)
         vae_rows = vae_subset(usable, class_index, config)
-        say(f"training PELS-VAE on {torch_device} ({vae_rows.size} curves, up to "
+        say("vae", f"training PELS-VAE on {torch_device} ({vae_rows.size} curves, up to "
             f"{config.epochs} epochs)")
         vae_fit = fit_vae(
             folded.x[vae_rows], class_index[vae_rows], standard[vae_rows], len(classes), config,
             torch_device, progress,
         )
-        say("fitting the latent regressor" + (" (grid)" if config.regressor_grid_search else ""))
+        grid = " (grid search)" if config.regressor_grid_search else ""
+        say("regressor", f"fitting the latent regressor on all {len(usable)} curves{grid}")
         onehot = np.eye(len(classes))[class_index]
         mu = encode_mu(vae_fit.model, folded.x, onehot, standard, torch_device)
         regressor, report = fit_latent_regressor(
@@ -119,7 +121,7 @@ class PelsGenerator:
             config.regressor_grid_search,
             seed=config.seed,
         )
-        say("fitting per-class parameter mixtures (one row per object)")
+        say("mixtures", "fitting per-class parameter mixtures (one row per object)")
         one_per_object = _first_per_object(usable)
         mixtures = {}
         for i, c in enumerate(classes):
@@ -129,6 +131,7 @@ class PelsGenerator:
             mixtures[c] = fit_class_mixture(
                 model_params[rows], c, config.seed, config.mean_precision_prior
             )
+        say("references", "keeping reference stars' epochs and errors")
         references = ReferenceSet.build(usable, class_index, periods, config.max_points)
         examples = _examples(folded.x, class_index, len(classes), config.seed)
         metrics = {
@@ -148,6 +151,7 @@ class PelsGenerator:
             "regressor_params": report.best_params,
             "mixture_components": {c: int(m.weights.size) for c, m in mixtures.items()},
             "device": str(torch_device),
+            "step_seconds": say.seconds(),
         }
         vae_fit.model.eval()
         return cls(
@@ -357,15 +361,27 @@ class PelsGenerator:
 
 
 class _Reporter:
-    """One line per fitting step on stderr (silent when progress is off)."""
+    """One line per fitting step on stderr (silent when progress is off), and the seconds
+    each step took (a step lasts until the next message), for the fit summary."""
 
     def __init__(self, enabled: bool) -> None:
+        import time
+
         from rich.console import Console
 
         self.console = Console(stderr=True, quiet=not enabled)
+        self.clock = time.perf_counter
+        self.steps: list[tuple[str, float]] = []
 
-    def __call__(self, message: str) -> None:
+    def __call__(self, step: str, message: str) -> None:
+        self.steps.append((step, self.clock()))
         self.console.print(f"[dim]generator:[/] {message}", highlight=False)
+
+    def seconds(self) -> dict[str, float]:
+        """Seconds per step so far, by step name."""
+        ends = [t for _, t in self.steps[1:]] + [self.clock()]
+        return {name: round(end - start, 3)
+                for (name, start), end in zip(self.steps, ends, strict=True)}
 
 
 def _usable_curves(curves: Sequence[LightCurve]) -> tuple[list[LightCurve], np.ndarray, int]:
