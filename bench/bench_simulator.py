@@ -17,8 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from broker_plugin.lightcurve_dir import LightCurveDirWriter
+from training.simulator.cli import STORED_DECIMALS
 from training.simulator.simulate import iter_chunks
-from training.simulator.writer import LightCurveDirWriter
 
 
 def run(n_per_class: int, cadence: str, out: Path) -> None:
@@ -29,7 +30,7 @@ def run(n_per_class: int, cadence: str, out: Path) -> None:
         n_points += sum(len(c) for c in chunk.curves)
     in_memory = time.perf_counter() - start
     start = time.perf_counter()
-    writer = LightCurveDirWriter(out)
+    writer = LightCurveDirWriter(out, decimals=STORED_DECIMALS)
     for chunk in iter_chunks(n_per_class, cadence, seed=0):
         writer.write(chunk.curves)
     writer.close()

@@ -370,14 +370,18 @@ class LightCurveDirWriter:
                 name: np.round(values, d)
                 for (name, values), d in zip(columns.items(), self.decimals, strict=True)
             }
-        text = pl.DataFrame(columns).write_csv(include_header=False).encode()
+        buffer = io.BytesIO()
+        pl.DataFrame(columns).write_csv(buffer, include_header=False)
+        text = buffer.getbuffer()  # a view: the text is not copied again
         # Byte offset where each row starts (plus the end), then where each curve starts.
         newlines = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == ord("\n"))
         line_starts = np.concatenate([[0], newlines + 1])
         first_rows = np.concatenate([[0], np.cumsum([len(c) for c in curves])])
         offsets = line_starts[first_rows].tolist()
         for i, (path, _) in enumerate(self._pending):
-            path.write_bytes(CSV_HEADER + text[offsets[i]:offsets[i + 1]])
+            with open(path, "wb") as handle:
+                handle.write(CSV_HEADER)
+                handle.write(text[offsets[i]:offsets[i + 1]])
         self._pending.clear()
         self._pending_points = 0
 

@@ -101,18 +101,18 @@ def test_circle_overlap_limits() -> None:
     assert area == pytest.approx([0.0, np.pi * 0.25, lens])
 
 
-def test_writer_round_trips_within_its_precision(tmp_path) -> None:
-    """Written curves read back equal to 1e-6 d in time and 1e-5 mag, parameters exactly."""
-    from broker_plugin.lightcurve_dir import read_lightcurve_dir
-    from training.simulator.writer import LightCurveDirWriter
+def test_stored_curves_round_trip_within_the_stored_decimals(tmp_path) -> None:
+    """Simulated curves read back to 1e-6 d in time and 1e-5 mag, parameters exactly."""
+    from broker_plugin.lightcurve_dir import LightCurveDirWriter, read_lightcurve_dir
+    from training.simulator.cli import STORED_DECIMALS
 
     curves = simulate_curves(2, "lsst", seed=10, classes=["RRLYR"])
-    writer = LightCurveDirWriter(tmp_path)
-    writer.write(curves)
-    writer.close()
+    with LightCurveDirWriter(tmp_path, decimals=STORED_DECIMALS) as writer:
+        writer.write(curves)
     back = read_lightcurve_dir(tmp_path)
     for a, b in zip(curves, back, strict=True):
         assert (a.object_id, a.band, a.label, a.survey) == (b.object_id, b.band, b.label, b.survey)
-        assert np.allclose(a.time, b.time, atol=6e-7, rtol=0)
-        assert np.allclose(a.mag, b.mag, atol=6e-6, rtol=0)
+        np.testing.assert_array_equal(b.time, np.round(a.time, 6))
+        np.testing.assert_array_equal(b.mag, np.round(a.mag, 5))
+        np.testing.assert_array_equal(b.err, np.round(a.err, 5))
         assert a.params == b.params and b.meta["subclass"] == a.meta["subclass"]

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from broker_plugin.lightcurve_dir import read_lightcurve_dir
+from broker_plugin.lightcurve_dir import LightCurveDirWriter, read_lightcurve_dir
 from training.simulator import simulate_curves
 from training.simulator.split import (
     SplitError,
@@ -16,7 +16,6 @@ from training.simulator.split import (
     induced_bias_split,
     write_split,
 )
-from training.simulator.writer import LightCurveDirWriter
 
 
 @pytest.fixture(scope="module")
