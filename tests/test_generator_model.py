@@ -97,10 +97,15 @@ def test_seeds_reproduce_and_differ(generator: PelsGenerator) -> None:
 
 
 def test_sample_curves_carry_label_and_parameters(generator: PelsGenerator) -> None:
-    """Curves are time-sorted, labelled, with six finite parameters and a reference."""
+    """Curves are time-sorted, labelled, with six finite parameters and a reference whose
+    epochs and band they use."""
     curves = generator.sample_curves({"LPV": 2, "DSCT": 1}, b=0.5, seed=1)
     assert [c.label for c in curves] == ["LPV", "LPV", "DSCT"]
+    refs = generator.references
     for curve in curves:
+        star = np.flatnonzero(refs.object_id == curve.meta["reference"])[0]
+        assert np.isin(curve.time, refs.observations(star)[0]).all()
+        assert curve.band == curve.meta["reference_band"] == refs.band[star] == "I"
         assert np.all(np.diff(curve.time) >= 0)
         assert len(curve.params) == 6 and all(np.isfinite(list(curve.params.values())))
         assert curve.params["period"] > 0

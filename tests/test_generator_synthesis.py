@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from broker_plugin.lightcurve import LightCurve
 from training.generator.folding import fold_curves, phase_grid
 from training.generator.references import ReferenceSet
 from training.generator.synthesis import interpolate_periodic, unfold, window_index
@@ -65,11 +66,15 @@ def test_synthetic_epochs_are_a_contiguous_run_of_the_reference_epochs(
     references: ReferenceSet,
 ) -> None:
     """Each curve's times are consecutive observations of its reference star, with the
-    star's own error at each of them, spanning about k periods (1 <= k <= baseline/P)."""
+    star's own error at each of them, spanning at most k periods (1 <= k <= baseline/P),
+    and at least min_points of them."""
     rng = np.random.default_rng(3)
     reference = np.repeat(np.arange(len(references)), 5)
     period = 10 ** references.log_period[reference]
-    batch = unfold(_cosine_grid(reference.size), period, reference, references, rng, 10_000)
+    batch = unfold(_cosine_grid(reference.size), period, reference, references, rng, 10_000,
+                   min_points=30)
+    assert (batch.sizes >= 30).all()
+    assert (batch.sizes < references.n_points[reference]).any()
     for i, start in enumerate(batch.starts):
         own_time, own_err = references.observations(reference[i])
         t = batch.time[start : start + batch.sizes[i]]
@@ -79,6 +84,25 @@ def test_synthetic_epochs_are_a_contiguous_run_of_the_reference_epochs(
                               own_err[first : first + t.size].astype(np.float64))
         assert 1.0 <= batch.cycles[i] <= max(1.0, references.baseline[reference[i]] / period[i])
         assert t[-1] - t[0] <= batch.cycles[i] * period[i] + 1e-9
+
+
+def test_windows_widen_to_min_points_on_sparse_stars() -> None:
+    """A star observed in two 20-night runs 1000 d apart: short windows hold a few epochs
+    unless widened to min_points consecutive epochs (all 40 when min_points exceeds them)."""
+    time = np.concatenate([np.arange(20.0), 1000.0 + np.arange(20.0)])
+    star = LightCurve("S", time, np.sin(time), np.full(40, 0.01), label="CEP",
+                      params={"period": 30.0})
+    refs = ReferenceSet.build([star], np.array([0]), np.array([30.0]))
+    reference = np.zeros(300, dtype=np.int64)
+    period = np.full(300, 30.0)
+
+    def sizes(min_points: int) -> np.ndarray:
+        return unfold(_cosine_grid(300), period, reference, refs, np.random.default_rng(6),
+                      10_000, min_points=min_points).sizes
+
+    assert (sizes(1) < 25).any()
+    assert (sizes(25) >= 25).all()
+    assert (sizes(100) == 40).all()
 
 
 def test_full_window_uses_every_kept_epoch(references: ReferenceSet) -> None:

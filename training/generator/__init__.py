@@ -7,13 +7,17 @@ Stable API (the self-regulated training loop relies on it; keep signatures uncha
   fits the VAE, one BayesianGaussianMixture per class and the latent regressor on labelled
   `LightCurve`s whose ``params["period"]`` is known (other parameters may be missing: they
   are imputed per class with k-NN). ``device`` None means CUDA when present, else CPU.
+* ``GeneratorConfig.quick(**overrides)`` / ``GeneratorConfig.preset("quick" | "default" |
+  "paper", **overrides)``: named configurations; ``quick`` fits in about a minute on two CPU
+  cores (a capped, small VAE with early stopping).
 * ``generator.save(path)`` / ``PelsGenerator.load(path) -> PelsGenerator``: a directory with
   config.json (config, classes), vae.pt, mixtures.npz, references.npz, regressor.joblib and
   summary.json (fit metrics).
 * ``generator.classes -> list[str]``: class order; synthetic labels index it.
 * ``generator.sample_curves(counts, b=1.0, seed=None) -> list[LightCurve]``: unfolded
-  synthetic curves, label and sampled physical parameters set, meta["reference"] the real
-  star that lent cadence span, range and errors.
+  synthetic curves observed on a same-class real star's own epochs, label and sampled
+  physical parameters set, ``band`` and meta["reference"], meta["reference_band"] the real
+  curve that lent epochs, magnitude range and errors.
 * ``generator.synthetic_features(counts, b, n_oversampling, settings, seed=None)
   -> (x float32 (M, 2, settings.length), labels int64 (M,))`` with
   M = sum(counts) · n_oversampling, through the shared (Δt, Δm) featuriser.

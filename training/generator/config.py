@@ -66,15 +66,18 @@ class GeneratorConfig:
     regressor_grid_search: bool = False
     # Synthesis. Each reference star keeps its most recent `max_points` observations (times
     # and errors), on which synthetic curves are unfolded. `cadence_window` "cycles" uses a
-    # random contiguous window of k ~ U(1, baseline/P) cycles of them; "full" uses them all.
+    # random contiguous window of k ~ U(1, baseline/P) cycles of them, widened to at least
+    # `min_window_points` epochs (the classifier drops real curves that short anyway);
+    # "full" uses them all.
     max_points: int = 1000
     cadence_window: str = "cycles"
+    min_window_points: int = 20
 
     def __post_init__(self) -> None:
         positive = (
             "n_phase", "cycles", "latent_dim", "hidden", "levels", "kernel_size", "epochs",
             "batch_size", "beta_steps", "knn_neighbours", "pool_size", "regressor_trees",
-            "max_points",
+            "max_points", "min_window_points",
         )
         for name in positive:
             value = getattr(self, name)

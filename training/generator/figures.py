@@ -1,6 +1,6 @@
 """The paper's Figure 5 for our generator: per class, a decoded folded curve, the unfolded
-synthetic curve, the synthetic curve folded beside its nearest real neighbour, and its
-(Δt, Δm) sequence."""
+synthetic curve (on its reference star's own epochs, shown as grey ticks), the synthetic
+curve folded beside its nearest real neighbour, and its (Δt, Δm) sequence."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def plot_synthetic(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     classes = list(classes or generator.classes)
     fig, axes = plt.subplots(len(classes), 4, figsize=(16, 2.8 * len(classes)), squeeze=False)
@@ -64,7 +65,12 @@ def plot_synthetic(
         ax[0].invert_yaxis()
 
         ax[1].errorbar(curve.time, curve.mag, curve.err, fmt=".", ms=2, lw=0.5, color="C1")
-        ax[1].set_title(f"unfolded, {len(curve)} points, ref {curve.meta['reference']}")
+        _reference_epochs(ax[1], generator, curve)
+        ax[1].set_title(
+            f"unfolded: {len(curve)} points, {curve.meta['cycles']:.3g} cycles\n"
+            f"on the epochs of {curve.meta['reference']}",
+            fontsize=9,
+        )
         ax[1].set_xlabel("time [d]")
         ax[1].set_ylabel("mag")
         ax[1].invert_yaxis()
@@ -88,6 +94,7 @@ def plot_synthetic(
         n = int(features.lengths[0])
         ax[3].plot(features.x[0, 0, :n], features.x[0, 1, :n], ".", ms=3, color="C3")
         ax[3].set_xscale("log")
+        ax[3].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax[3].set_title(f"(Δt, Δm), {n} pairs")
         ax[3].set_xlabel("Δt [d]")
         ax[3].set_ylabel("Δm [mag]")
@@ -98,6 +105,23 @@ def plot_synthetic(
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _reference_epochs(ax: object, generator: PelsGenerator, curve: LightCurve) -> None:
+    """Grey ticks at the bottom: all epochs of the reference star (the synthetic curve
+    uses a contiguous run of them, so seasons and nightly gaps are the survey's)."""
+    refs = generator.references
+    found = np.flatnonzero(
+        (refs.object_id == curve.meta["reference"])
+        & (refs.band == curve.meta.get("reference_band", ""))
+    )
+    if found.size == 0:
+        return
+    times, _ = refs.observations(int(found[0]))
+    low, high = ax.get_ylim()  # type: ignore[attr-defined]
+    ax.plot(times, np.full(times.size, max(low, high)), "|", color="0.6", ms=6,  # type: ignore[attr-defined]
+            label="reference epochs")
+    ax.legend(fontsize=7, loc="upper right")  # type: ignore[attr-defined]
 
 
 def _model_params(curve: LightCurve) -> np.ndarray:

@@ -224,7 +224,7 @@ class PelsGenerator:
         reference = self.references.nearest(class_index, model_params[:, 0])
         batch = unfold(
             grid, period, reference, self.references, rng, self.config.max_points,
-            self.config.cadence_window,
+            self.config.cadence_window, self.config.min_window_points,
         )
         return class_index, model_params, batch
 
@@ -246,6 +246,7 @@ class PelsGenerator:
                     time=batch.time[start:end],
                     mag=batch.mag[start:end],
                     err=batch.err[start:end],
+                    band=str(self.references.band[ref]) or None,
                     label=label,
                     survey="synthetic",
                     params=dict(zip(PHYSICAL_PARAMETERS, map(float, physical[i]), strict=True)),
@@ -253,6 +254,7 @@ class PelsGenerator:
                         "synthetic": True,
                         "b": float(b),
                         "reference": str(self.references.object_id[ref]),
+                        "reference_band": str(self.references.band[ref]),
                         "cycles": float(batch.cycles[i]),
                     },
                 )

@@ -22,10 +22,12 @@ from training.generator.folding import robust_range
 
 @dataclass(frozen=True)
 class ReferenceSet:
-    """Per reference star: class index, log10 period, robust magnitude range and its
-    observations (`offset`, `n_points` into the flat, per-star time-sorted `time`, `err`)."""
+    """Per reference curve (object id and band): class index, log10 period, robust magnitude
+    range and its observations (`offset`, `n_points` into the flat, per-curve time-sorted
+    `time` and `err`)."""
 
     object_id: np.ndarray
+    band: np.ndarray
     class_index: np.ndarray
     log_period: np.ndarray
     mag_low: np.ndarray
@@ -59,6 +61,7 @@ class ReferenceSet:
         n_points = np.array([t.size for t in times], dtype=np.int64)
         return cls(
             object_id=np.array([c.object_id for c in curves], dtype=str),
+            band=np.array([c.band or "" for c in curves], dtype=str),
             class_index=np.asarray(class_index, dtype=np.int64),
             log_period=np.log10(np.asarray(periods, dtype=np.float64)),
             mag_low=mag_low,

@@ -56,13 +56,16 @@ def unfold(
     rng: np.random.Generator,
     max_points: int,
     window: str = "cycles",
+    min_points: int = 20,
 ) -> SyntheticBatch:
     """Observe decoded grids (N, G) of normalised magnitude on the reference stars' own
     time stamps, so that synthetic Δt is real survey cadence (nightly runs, seasonal gaps).
 
     Curve i takes a random contiguous window of its reference's observations spanning
     k_i·P_i days, k_i ~ U(1, baseline/P_i) (the whole curve when P_i exceeds the baseline;
-    `window="full"` always takes the whole curve), capped at `max_points` points; phases
+    `window="full"` always takes the whole curve), widened to at least `min_points`
+    observations (all of them when the star has fewer: a window of two or three epochs of a
+    sparse survey would teach the classifier nothing) and capped at `max_points`; phases
     are (t − t_start)/P_i plus a random offset; magnitudes are scaled to the reference's
     robust range and given zero-mean Gaussian noise with the reference's error at each
     kept observation.
@@ -89,8 +92,13 @@ def unfold(
         start = first
     start_time = references.time[start]
     relative_start = start_time - references.first_time[reference]
-    stop = references.search(reference, relative_start + span, side="right")
-    sizes = np.clip(np.minimum(stop, last + 1) - start, 1, max_points).astype(np.int64)
+    stop = np.minimum(references.search(reference, relative_start + span, side="right"), last + 1)
+    # Too few epochs in the window: extend it forward, then backward, to min_points.
+    stop = np.maximum(stop, np.minimum(start + min_points, last + 1))
+    start = np.minimum(start, np.maximum(stop - min_points, first))
+    start_time = references.time[start]
+    cycles = np.maximum(cycles, (references.time[stop - 1] - start_time) / period)
+    sizes = np.clip(stop - start, 1, max_points).astype(np.int64)
 
     curve = np.repeat(np.arange(n), sizes)
     index = block_index(start, sizes)
