@@ -32,7 +32,7 @@ REQUIRED_COLUMNS = ("path", "object_id")
 TEXT_COLUMNS = ("label", "band", "survey")
 STANDARD_COLUMNS = (*REQUIRED_COLUMNS, *TEXT_COLUMNS, *PHYSICAL_PARAMETERS)
 CSV_HEADER = b"time,mag,err\n"
-FLUSH_POINTS = 1_000_000  # rows formatted per polars call (~40 MB of text)
+FLUSH_POINTS = 250_000  # rows per polars call (~8 MB of text); more is no faster
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _LETTERS = re.compile(rb"[A-Za-z_]")
 _STANDARD_HEADER = re.compile(rb"\s*time\s*,\s*mag\s*,\s*err\s*\r?\n", re.IGNORECASE)
@@ -220,15 +220,15 @@ class LightCurveDirWriter:
     Photometry files are written as curves come (memory stays bounded by `flush_points`), so
     a catalogue or a simulation of 10^5 curves never sits in memory at once. Pending curves
     are formatted together by one polars `write_csv` (shortest round-trip float text: reads
-    back bit for bit) and the text is cut per curve: one C-level call per ~10^6 rows instead
-    of a Python loop per row (`np.savetxt`). The manifest is written last, through a
+    back bit for bit) and the text is cut per curve: one C-level call per `flush_points` rows
+    instead of a Python loop per row (`np.savetxt`). The manifest is written last, through a
     temporary file, so a directory with a manifest is a finished one.
 
     File names are `<subdir>/<object_id>[_<band>]<suffix>` with unsafe characters replaced
-    (`_<n>` added where two curves would share a name, case-insensitively), so they do not
-    depend on the order curves arrive in. `decimals` (time, mag, err) rounds values before
-    formatting, for producers whose precision is known (a simulator): smaller files, still an
-    exact round trip of what is stored.
+    (`_<n>` added where two curves would share a name, case-insensitively), so apart from
+    such clashes they do not depend on the order curves arrive in. `decimals` (time, mag,
+    err) rounds values before formatting, for producers whose precision is known (a
+    simulator): smaller files, still an exact round trip of what is stored.
     """
 
     def __init__(
@@ -246,7 +246,8 @@ class LightCurveDirWriter:
         self.decimals = decimals
         self.flush_points = flush_points
         (self.directory / subdir).mkdir(parents=True, exist_ok=True)
-        # Manifest kept column-wise (a list per column): ~5x less memory than a dict per row.
+        # Manifest kept column-wise (a list per column): ~40 % less memory than a dict per row
+        # (48 vs 83 MB for 10^5 rows of 15 floats), and columns keep their first-seen order.
         self._columns: dict[str, list[Any]] = {c: [] for c in STANDARD_COLUMNS}
         self._n_rows = 0
         self._names: set[str] = set()
@@ -273,6 +274,11 @@ class LightCurveDirWriter:
         """
         if self._manifest is not None:
             raise ValueError(f"{self.directory}: writer already closed")
+        clash = [k for k in curve.meta if k in STANDARD_COLUMNS]
+        if clash:
+            raise ValueError(
+                f"{curve.object_id}: meta key(s) {clash} shadow manifest columns; rename them"
+            )
         suffix = original_suffix if original is not None else ".csv"
         relative = self._unique_name(curve, suffix)
         path = self.directory / relative
@@ -325,11 +331,6 @@ class LightCurveDirWriter:
         return f"{self.subdir}/{name}" if self.subdir else name
 
     def _record(self, relative: str, curve: LightCurve) -> None:
-        clash = [k for k in curve.meta if k in STANDARD_COLUMNS]
-        if clash:
-            raise ValueError(
-                f"{curve.object_id}: meta key(s) {clash} shadow manifest columns; rename them"
-            )
         row: dict[str, Any] = {
             "path": relative, "object_id": curve.object_id, "label": curve.label,
             "band": curve.band, "survey": curve.survey,
