@@ -1,10 +1,12 @@
 """Synthetic light curves per second: PelsGenerator.synthetic_features for a batch of 1,000.
 
-Fits a small generator on simulated OGLE-like curves (or loads one with --generator), then
+Fits a generator with a preset on simulated curves (or loads one with --generator), then
 times the whole synthesis path (tempered parameter sampling, latent regression, decoding,
-unfolding, noise, windows, (Δt, Δm) featuriser) on CPU, with a stage breakdown.
+unfolding on the reference stars' epochs, noise, windows, (Δt, Δm) featuriser) on CPU, with
+a stage breakdown.
 
     python bench/bench_synthesis.py [--batch 1000] [--b 0.5] [--oversampling 1] [--threads 1]
+        [--cadence ogle|lsst|sparse] [--preset quick|default|paper] [--fit-per-class 60]
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ from training.generator import GeneratorConfig, PelsGenerator
 from training.generator.synthesis import unfold
 
 
-def _fit(n_per_class: int) -> PelsGenerator:
+def _fit(n_per_class: int, cadence: str, preset: str) -> PelsGenerator:
     from training.simulator import simulate_curves
 
-    curves = simulate_curves(n_per_class, cadence="ogle", seed=0)
-    config = GeneratorConfig(epochs=10, regressor_trees=200)
-    return PelsGenerator.fit(curves, config, progress=False, device="cpu")
+    curves = simulate_curves(n_per_class, cadence=cadence, seed=0)
+    started = time.perf_counter()
+    generator = PelsGenerator.fit(curves, GeneratorConfig.preset(preset), progress=False,
+                                  device="cpu")
+    print(f"fitted preset {preset!r} on {len(curves)} {cadence} curves in "
+          f"{time.perf_counter() - started:.1f} s")
+    return generator
 
 
 def _best(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
@@ -46,12 +52,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--generator", default=None, help="Saved generator dir (else fit one).")
     parser.add_argument("--fit-per-class", type=int, default=60)
+    parser.add_argument("--cadence", default="ogle", choices=("ogle", "lsst", "sparse"))
+    parser.add_argument("--preset", default="quick", choices=("quick", "default", "paper"))
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     generator = (
         PelsGenerator.load(args.generator, device="cpu") if args.generator
-        else _fit(args.fit_per_class)
+        else _fit(args.fit_per_class, args.cadence, args.preset)
     )
     generator.device = "cpu"
     generator.vae.to("cpu")
@@ -84,7 +92,8 @@ def main() -> None:
     reference = generator.references.nearest(index, params[:, 0])
     stages["unfold + noise"] = _best(
         lambda: unfold(grid, 10 ** params[:, 0], reference, generator.references,
-                       np.random.default_rng(0), generator.config.max_points),
+                       np.random.default_rng(0), generator.config.max_points,
+                       generator.config.cadence_window, generator.config.min_window_points),
         args.repeats,
     )
     print(f"synthetic curves: {n}, b = {args.b}, windows per curve: {args.oversampling}, "

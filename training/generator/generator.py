@@ -74,7 +74,7 @@ class PelsGenerator:
         """Fit all parts on labelled curves with periods (other curves are skipped)."""
 
         from training.generator.regressor import fit_latent_regressor
-        from training.generator.vae_training import encode_mu, fit_vae, pick_device
+        from training.generator.vae_training import cpu_threads, encode_mu, fit_vae, pick_device
 
         config = config or GeneratorConfig()
         usable, periods, skipped = _usable_curves(curves)
@@ -88,77 +88,78 @@ class PelsGenerator:
                 f"class; got {counts or 'none'} ({skipped} curves skipped for lacking a label "
                 f"or period). Add curves or drop the thin classes."
             )
-        say = _Reporter(progress)
-        say("impute", f"{len(usable)} curves ({skipped} skipped), classes {classes}; "
-            "imputing parameters")
-        class_index = np.array([classes.index(lbl) for lbl in labels], dtype=np.int64)
-        raw = params_matrix(usable)
-        raw[:, 0] = periods
-        missing_share = float(np.isnan(raw).mean())
-        model_params = impute_per_class(to_model_space(raw), labels, config.knn_neighbours)
+        with cpu_threads(config.cpu_threads):
+            say = _Reporter(progress)
+            say("impute", f"{len(usable)} curves ({skipped} skipped), classes {classes}; "
+                "imputing parameters")
+            class_index = np.array([classes.index(lbl) for lbl in labels], dtype=np.int64)
+            raw = params_matrix(usable)
+            raw[:, 0] = periods
+            missing_share = float(np.isnan(raw).mean())
+            model_params = impute_per_class(to_model_space(raw), labels, config.knn_neighbours)
 
-        say("fold", f"folding to {config.cycles} cycles x {config.n_phase} phase points")
-        folded = fold_curves(usable, periods, config.n_phase, config.cycles, config.seed)
-        phys_mean = model_params.mean(axis=0)
-        phys_std = np.where(model_params.std(axis=0) > 1e-9, model_params.std(axis=0), 1.0)
-        standard = (model_params - phys_mean) / phys_std
-        torch_device = pick_device(device)
-        vae_rows = vae_subset(usable, class_index, config)
-        say("vae", f"training PELS-VAE on {torch_device} ({vae_rows.size} curves, up to "
-            f"{config.epochs} epochs)")
-        vae_fit = fit_vae(
-            folded.x[vae_rows], class_index[vae_rows], standard[vae_rows], len(classes), config,
-            torch_device, progress,
-        )
-        grid = " (grid search)" if config.regressor_grid_search else ""
-        say("regressor", f"fitting the latent regressor on all {len(usable)} curves{grid}")
-        onehot = np.eye(len(classes))[class_index]
-        mu = encode_mu(vae_fit.model, folded.x, onehot, standard, torch_device)
-        regressor, report = fit_latent_regressor(
-            regressor_inputs(model_params, class_index, len(classes)),
-            mu,
-            config.regressor_trees,
-            config.regressor_grid_search,
-            seed=config.seed,
-        )
-        say("mixtures", "fitting per-class parameter mixtures (one row per object)")
-        one_per_object = _first_per_object(usable)
-        mixtures = {}
-        for i, c in enumerate(classes):
-            rows = one_per_object & (class_index == i)
-            if rows.sum() < 3:  # too few distinct stars: every curve, as before
-                rows = class_index == i
-            mixtures[c] = fit_class_mixture(
-                model_params[rows], c, config.seed, config.mean_precision_prior
+            say("fold", f"folding to {config.cycles} cycles x {config.n_phase} phase points")
+            folded = fold_curves(usable, periods, config.n_phase, config.cycles, config.seed)
+            phys_mean = model_params.mean(axis=0)
+            phys_std = np.where(model_params.std(axis=0) > 1e-9, model_params.std(axis=0), 1.0)
+            standard = (model_params - phys_mean) / phys_std
+            torch_device = pick_device(device)
+            vae_rows = vae_subset(usable, class_index, config)
+            say("vae", f"training PELS-VAE on {torch_device} ({vae_rows.size} curves, up to "
+                f"{config.epochs} epochs)")
+            vae_fit = fit_vae(
+                folded.x[vae_rows], class_index[vae_rows], standard[vae_rows], len(classes),
+                config, torch_device, progress,
             )
-        say("references", "keeping reference stars' epochs and errors")
-        references = ReferenceSet.build(usable, class_index, periods, config.max_points)
-        examples = _examples(folded.x, class_index, len(classes), config.seed)
-        metrics = {
-            "n_curves": len(usable),
-            "n_skipped": skipped,
-            "per_class": counts,
-            "missing_parameter_share": missing_share,
-            "vae_curves": int(vae_rows.size),
-            "vae_epochs_run": len(vae_fit.history),
-            "vae_best_epoch": vae_fit.best_epoch,
-            "vae_val_mse": vae_fit.val_mse,
-            "vae_baseline_mse": vae_fit.baseline_mse,
-            "vae_history": vae_fit.history,
-            "regressor_r2": report.r2,
-            "regressor_mae": report.mae,
-            "regressor_baseline_mae": report.baseline_mae,
-            "regressor_params": report.best_params,
-            "mixture_components": {c: int(m.weights.size) for c, m in mixtures.items()},
-            "device": str(torch_device),
-            "step_seconds": say.seconds(),
-        }
-        vae_fit.model.eval()
-        return cls(
-            config=config, classes=classes, vae=vae_fit.model, phys_mean=phys_mean,
-            phys_std=phys_std, mixtures=mixtures, regressor=regressor, references=references,
-            examples=examples, metrics=metrics, device=str(torch_device),
-        )
+            grid = " (grid search)" if config.regressor_grid_search else ""
+            say("regressor", f"fitting the latent regressor on all {len(usable)} curves{grid}")
+            onehot = np.eye(len(classes))[class_index]
+            mu = encode_mu(vae_fit.model, folded.x, onehot, standard, torch_device)
+            regressor, report = fit_latent_regressor(
+                regressor_inputs(model_params, class_index, len(classes)),
+                mu,
+                config.regressor_trees,
+                config.regressor_grid_search,
+                seed=config.seed,
+            )
+            say("mixtures", "fitting per-class parameter mixtures (one row per object)")
+            one_per_object = _first_per_object(usable)
+            mixtures = {}
+            for i, c in enumerate(classes):
+                rows = one_per_object & (class_index == i)
+                if rows.sum() < 3:  # too few distinct stars: every curve, as before
+                    rows = class_index == i
+                mixtures[c] = fit_class_mixture(
+                    model_params[rows], c, config.seed, config.mean_precision_prior
+                )
+            say("references", "keeping reference stars' epochs and errors")
+            references = ReferenceSet.build(usable, class_index, periods, config.max_points)
+            examples = _examples(folded.x, class_index, len(classes), config.seed)
+            metrics = {
+                "n_curves": len(usable),
+                "n_skipped": skipped,
+                "per_class": counts,
+                "missing_parameter_share": missing_share,
+                "vae_curves": int(vae_rows.size),
+                "vae_epochs_run": len(vae_fit.history),
+                "vae_best_epoch": vae_fit.best_epoch,
+                "vae_val_mse": vae_fit.val_mse,
+                "vae_baseline_mse": vae_fit.baseline_mse,
+                "vae_history": vae_fit.history,
+                "regressor_r2": report.r2,
+                "regressor_mae": report.mae,
+                "regressor_baseline_mae": report.baseline_mae,
+                "regressor_params": report.best_params,
+                "mixture_components": {c: int(m.weights.size) for c, m in mixtures.items()},
+                "device": str(torch_device),
+                "step_seconds": say.seconds(),
+            }
+            vae_fit.model.eval()
+            return cls(
+                config=config, classes=classes, vae=vae_fit.model, phys_mean=phys_mean,
+                phys_std=phys_std, mixtures=mixtures, regressor=regressor, references=references,
+                examples=examples, metrics=metrics, device=str(torch_device),
+            )
 
     # ------------------------------------------------------------------ sampling
     def sample_parameters(

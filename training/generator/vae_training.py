@@ -9,6 +9,8 @@ the best epoch are the ones returned.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +31,26 @@ class VaeFit:
     val_mse: float = float("nan")
     baseline_mse: float = float("nan")
     best_epoch: int = -1
+
+
+@contextmanager
+def cpu_threads(n: int) -> Iterator[None]:
+    """Run with `n` CPU threads for torch and for numpy/scikit-learn's BLAS (0: leave them
+    as they are), then restore them. The VAE's tensors are small: on a shared 2-core machine
+    two threads contend and run several times slower than one (measured), so the quick
+    preset asks for one."""
+    if n <= 0:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def pick_device(device: str | None) -> torch.device:
