@@ -155,14 +155,17 @@ class ChainRecord:
             if found is None:
                 raise Fallback("NUL byte in a band")
             return found
-        out = np.full(at.size, "", dtype=object)
         sel = np.flatnonzero(arr.take(at, mode="clip") == f.branch_code("string"))
-        if sel.size:
-            found = strings(arr, at[sel] + 1)
-            if found is None:
-                raise Fallback("NUL byte in a band")
-            out[sel] = found
-        return out.astype(str)
+        if sel.size == 0:
+            return np.zeros(at.size, dtype="<U1")  # all null: '' everywhere
+        found = strings(arr, at[sel] + 1)
+        if found is None:
+            raise Fallback("NUL byte in a band")
+        if sel.size == at.size:
+            return found
+        out = np.zeros(at.size, dtype=found.dtype)  # zeros of a str dtype read as ''
+        out[sel] = found
+        return out
 
 
 class _Alert:
