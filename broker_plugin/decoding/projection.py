@@ -352,34 +352,53 @@ class LsstProjection:
     def _points(
         self, arr: np.ndarray, alerts: list[_Alert], src: _Walked, fwalk: _Walked | None
     ) -> list[tuple | None]:
-        """Columns of every confirmed record in one go, then each alert's clean points."""
+        """Columns of every confirmed record in one go, cleaned in one go, split per alert.
+
+        Rows are put in per-alert order (the trigger, prvDiaSources, then forced sources),
+        the order `points_from_dict` sees, so `clean_points_batch` keeps what it would keep.
+        """
         ok = [a for a in alerts if a.error is None]
-        tables = [self._table(arr, self.source, src, [a.source for a in ok], False)]
+        n_ok = len(ok)
+        parts = [a.source for a in ok]
+        cols = self._table(arr, self.source, src, parts, False)
+        owner = np.repeat(np.arange(n_ok), [p.used for p in parts])
+        first_row = np.concatenate([[0], np.cumsum([p.used for p in parts])[:-1]]).astype(
+            np.int64)
+        alert_mjd = cols[1][first_row] if n_ok else np.empty(0)
         if fwalk is not None and self.forced is not None:
-            tables.append(self._table(arr, self.forced, fwalk, [a.forced for a in ok], True))
+            fparts = [a.forced for a in ok]
+            fcols = self._table(arr, self.forced, fwalk, fparts, True)
+            fowner = np.repeat(np.arange(n_ok), [p.used for p in fparts])
+            order = np.argsort(np.concatenate([owner, fowner]), kind="stable")
+            cols = tuple(np.concatenate([c, f])[order] for c, f in zip(cols, fcols, strict=True))
+            owner = np.concatenate([owner, fowner])[order]
+        band, time, flux, flux_err, withdrawn, forced = cols
+        keep, (band, time, mag, err) = lsst.clean_points_batch(
+            owner, band, time, flux, flux_err, withdrawn, forced)
+        bounds = np.searchsorted(owner[keep], np.arange(n_ok + 1)).tolist()
+        mjds = alert_mjd.tolist()
         out: list[tuple | None] = []
-        it = iter(range(len(ok)))
+        j = 0
         for a in alerts:
             if a.error is not None:
                 out.append(None)
                 continue
-            j = next(it)
-            cols = [np.concatenate(c) for c in zip(*(t[j] for t in tables), strict=True)]
-            band, time, flux, flux_err, withdrawn, forced = cols
-            out.append((str(a.source_id), str(a.object_id), float(time[0]),
-                        lsst.clean_points(band, time, flux, flux_err, withdrawn, forced)))
+            lo, hi = bounds[j], bounds[j + 1]
+            out.append((str(a.source_id), str(a.object_id), mjds[j],
+                        (band[lo:hi], time[lo:hi], mag[lo:hi], err[lo:hi])))
+            j += 1
         return out
 
     @staticmethod
     def _table(
         arr: np.ndarray, rec: ChainRecord, walked: _Walked, parts: list[_Records], forced: bool
-    ) -> list[tuple[np.ndarray, ...]]:
-        """Per alert, (band, time, flux, flux err, withdrawn, forced) of its used records."""
+    ) -> tuple[np.ndarray, ...]:
+        """(band, time, flux, flux err, withdrawn, forced) of the used records, alert by alert."""
         idx = np.concatenate([np.arange(p.first, p.first + p.used) for p in parts]
                              ) if parts else np.empty(0, np.int64)
         marks = {k: v[idx] for k, v in walked.marks.items()}
         n = idx.size
-        cols = (
+        return (
             rec.bands(arr, marks["band"]),
             rec.column(arr, marks["midpointMjdTai"], "midpointMjdTai"),
             rec.column(arr, marks["scienceFlux"], "scienceFlux"),
@@ -388,9 +407,6 @@ class LsstProjection:
             if "timeWithdrawnMjdTai" in marks else np.full(n, np.nan),
             np.full(n, forced),
         )
-        cuts = np.cumsum([p.used for p in parts])[:-1]
-        per_col = [np.split(c, cuts) for c in cols]
-        return list(zip(*per_col, strict=True))
 
 
 def _find_chain(
