@@ -54,13 +54,13 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Gauge
 
-from broker_plugin.errors import UserError
+from broker_plugin.errors import UserError, reject_unknown_fields
 from broker_plugin.features import FeatureBatch, segment_quantile
 
 REFERENCE_FORMAT = 1
@@ -104,12 +104,7 @@ class DriftThresholds:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftThresholds:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise DriftReferenceError(
-                f"unknown drift threshold(s) {unknown}; valid names are {sorted(known)}"
-            )
+        reject_unknown_fields(cls, data, DriftReferenceError, "drift threshold(s)")
         return cls(**{k: float(v) for k, v in data.items()})
 
 

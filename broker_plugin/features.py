@@ -19,12 +19,12 @@ Everything is vectorised over the whole batch: no Python loop per point or per c
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from broker_plugin.errors import UserError
+from broker_plugin.errors import UserError, reject_unknown_fields
 from broker_plugin.lightcurve import LightCurve
 
 DEFAULT_LENGTH = 300
@@ -76,12 +76,7 @@ class FeatureSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise FeatureSettingsError(
-                f"unknown feature setting(s) {unknown}; valid names are {sorted(known)}"
-            )
+        reject_unknown_fields(cls, data, FeatureSettingsError, "feature setting(s)")
         return cls(**dict(data))
 
 

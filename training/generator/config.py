@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from broker_plugin.errors import UserError
+from broker_plugin.errors import UserError, reject_unknown_fields
 
 CADENCE_WINDOWS = ("cycles", "full")
 
@@ -151,12 +151,7 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GeneratorConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise GeneratorConfigError(
-                f"unknown generator setting(s) {unknown}; valid names are {sorted(known)}"
-            )
+        reject_unknown_fields(cls, data, GeneratorConfigError, "generator setting(s)")
         return cls(**dict(data))
 
     @classmethod
