@@ -112,41 +112,55 @@ class AlertPipeline:
             has_band = np.bincount(seg_alert, minlength=n_alerts) > 0
             classified: list[Classified] = []
             predicted: list[str] = []
-            seg_band = np.asarray(decoded.segment_band)
-            seg_all_alert = np.asarray(decoded.segment_alert, dtype=np.int64)
-            # Segment rows of each alert, grouped once for the whole batch.
-            band_rows_of = _group(seg_alert, n_alerts)
-            all_rows_of = _group(seg_all_alert, n_alerts)
+            # Python lists once per batch: the per-alert loop below touches no numpy scalars.
+            seg_band = [str(b) for b in np.asarray(decoded.segment_band).tolist()]
+            size_of = sizes.tolist()
+            rows_l = rows.tolist()
+            band_lists = band_probs.tolist()
+            band_top = band_probs.argmax(axis=1).tolist() if len(band_lists) else []
+            combined_l = combined.tolist()
+            top = combined.argmax(axis=1).tolist() if n_alerts and combined.shape[1] else []
+            # Segment rows of each alert (positions in `rows` for classified bands), grouped
+            # once for the whole batch.
+            band_rows, band_bounds = _grouped(seg_alert, n_alerts)
+            all_rows, all_bounds = _grouped(
+                np.asarray(decoded.segment_alert, dtype=np.int64), n_alerts)
+            alert_index = np.asarray(decoded.alert_index).tolist()
+            alert_id = np.asarray(decoded.alert_id).tolist()
+            object_id = np.asarray(decoded.object_id).tolist()
+            survey = np.asarray(decoded.survey).tolist()
+            schema_id = np.asarray(decoded.schema_id).tolist()
+            alert_mjd = np.asarray(decoded.alert_mjd, dtype=np.float64).tolist()
+            ingest_l = ingest.tolist()
             publish_ms = int(time.time() * 1000)
-            classified_rows = set(rows.tolist())
+            classified_rows = set(rows_l)
+            build = self.builder.build
             for a in range(n_alerts):
-                index = int(decoded.alert_index[a])
+                index = alert_index[a]
+                mine = all_rows[all_bounds[a]:all_bounds[a + 1]]
                 if not has_band[a]:
-                    counts = {str(seg_band[r]): int(sizes[r]) for r in all_rows_of[a]}
+                    counts = {seg_band[r]: size_of[r] for r in mine}
                     rejected.append(
                         Rejection(
                             index,
                             TOO_FEW_POINTS,
                             f"no band has {self.card.min_points}+ usable points "
                             f"(points per band: {counts or 'none'})",
-                            _opt_int(decoded.schema_id[a]),
+                            _opt_int(schema_id[a]),
                         )
                     )
                     continue
-                # band_rows_of[a] holds positions in `rows` (= rows of band_probs).
                 bands = [
-                    (str(seg_band[rows[i]]), int(sizes[rows[i]]), band_probs[i])
-                    for i in band_rows_of[a]
+                    (seg_band[rows_l[i]], size_of[rows_l[i]], band_lists[i], band_top[i])
+                    for i in band_rows[band_bounds[a]:band_bounds[a + 1]]
                 ]
-                skipped = {
-                    str(seg_band[r]): int(sizes[r])
-                    for r in all_rows_of[a]
-                    if int(r) not in classified_rows
-                }
-                record = self.builder.build(
-                    decoded, a, combined[a], bands, skipped, int(ingest[index]), publish_ms
+                skipped = {seg_band[r]: size_of[r] for r in mine if r not in classified_rows}
+                record = build(
+                    alert_id[a], object_id[a], survey[a], _opt_int(schema_id[a]),
+                    alert_mjd[a], combined_l[a], top[a], bands, skipped, ingest_l[index],
+                    publish_ms,
                 )
-                classified.append(Classified(index, str(decoded.object_id[a]), record))
+                classified.append(Classified(index, str(object_id[a]), record))
                 predicted.append(record["predicted_class"])
             keep = has_band
             rejected.sort(key=lambda r: r.index)
@@ -162,11 +176,14 @@ class AlertPipeline:
         )
 
 
-def _group(owner: np.ndarray, n: int) -> list[np.ndarray]:
-    """Row indices per owner (owner need not be sorted)."""
+def _grouped(owner: np.ndarray, n: int) -> tuple[list[int], list[int]]:
+    """(row indices ordered by owner, bounds): owner a's rows are rows[bounds[a]:bounds[a+1]].
+
+    Stable, and `owner` need not be sorted.
+    """
     order = np.argsort(owner, kind="stable")
     bounds = np.searchsorted(owner[order], np.arange(n + 1))
-    return [order[bounds[i] : bounds[i + 1]] for i in range(n)]
+    return order.tolist(), bounds.tolist()
 
 
 def _opt_int(value: Any) -> int | None:

@@ -24,39 +24,46 @@ class RecordBuilder:
 
     def build(
         self,
-        decoded: Any,
-        a: int,
-        combined: np.ndarray,
-        bands: list[tuple[str, int, np.ndarray]],
+        alert_id: Any,
+        object_id: Any,
+        survey: str,
+        schema_id: int | None,
+        alert_mjd: float,
+        combined: list[float],
+        top: int,
+        bands: list[tuple[str, int, list[float], int]],
         skipped: dict[str, int],
         ingest_ms: int,
         publish_ms: int,
     ) -> dict[str, Any]:
-        """The record of alert row `a` of a decoded batch."""
+        """One alert's record from plain Python values (the pipeline converts once per batch).
+
+        `combined` and each band's probabilities are lists of floats, `top` and each band's
+        last item the index of the predicted class; `bands` holds (band, points, probs, top).
+        """
         classes = self.classes
-        top = int(np.argmax(combined))
-        points = {band: n for band, n, _ in bands}
+        points = {band: n for band, n, _, _ in bands}
         points.update(skipped)
         return {
-            "alert_id": _id(decoded.alert_id[a]),
-            "object_id": str(decoded.object_id[a]),
-            "survey": str(decoded.survey[a]),
-            "schema_id": _opt_int(decoded.schema_id[a]),
-            "alert_mjd": float(decoded.alert_mjd[a]),
+            "alert_id": _id(alert_id),
+            "object_id": str(object_id),
+            "survey": str(survey),
+            "schema_id": schema_id,
+            "alert_mjd": float(alert_mjd),
             "classifier": self.name,
             "classifier_version": self.version,
             "classes": list(classes),
-            "probabilities": {c: float(p) for c, p in zip(classes, combined, strict=True)},
+            "probabilities": dict(zip(classes, combined, strict=True)),
             "predicted_class": classes[top],
-            "probability": float(combined[top]),
+            "probability": combined[top],
             "bands": [
                 {
                     "band": band,
                     "points": n,
-                    "probabilities": {c: float(p) for c, p in zip(classes, probs, strict=True)},
-                    "predicted_class": classes[int(np.argmax(probs))],
+                    "probabilities": dict(zip(classes, probs, strict=True)),
+                    "predicted_class": classes[band_top],
                 }
-                for band, n, probs in bands
+                for band, n, probs, band_top in bands
             ],
             "points_per_band": points,
             "ingest_time_ms": int(ingest_ms),
@@ -68,9 +75,3 @@ def _id(value: Any) -> str:
     return str(int(value)) if isinstance(value, np.integer | int) else str(value)
 
 
-def _opt_int(value: Any) -> int | None:
-    try:
-        v = int(value)
-    except (TypeError, ValueError):
-        return None
-    return v if v >= 0 else None
