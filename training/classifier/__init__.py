@@ -7,6 +7,7 @@ One module, one job:
 - `losses`     CE, weighted CE, focal;
 - `policies`   the five confusion policies (per-class counts of a synthetic batch);
 - `data`       featurising labelled curves, splits, window augmentation, SyntheticSource;
+- `augment`    survey augmentation: nightly / thinned / noisier views of training curves;
 - `trainer`    the loop (two-losses and one-loss);
 - `export`     ONNX + model card + parity;
 - `metrics`, `evaluate`, `plots`, `experiment`, `run` (the `training train` pipeline);
