@@ -1,11 +1,12 @@
 """Serialising output records for Kafka: Avro in the Confluent wire format, or JSON.
 
-`avro` (default): the record is written with fastavro's schemaless writer against our
-classification schema (schemas/), framed as magic byte 0 + 4-byte big-endian schema id +
-body, so any Confluent-aware consumer decodes it. The schema id is the one the registry
-assigns when `--schema-registry-url` is given (subject `<output-topic>-value`), otherwise
-the schema's own documented id. `json`: UTF-8 JSON, for humans and quick tools.
-Every record carries a `content-type` header naming which.
+`avro` (default): the record is written against our classification schema (schemas/) by a
+writer compiled for it (`avro_writer`: fastavro's bytes, several times faster; fastavro's
+schemaless writer for schemas it does not cover), framed as magic byte 0 + 4-byte
+big-endian schema id + body, so any Confluent-aware consumer decodes it. The schema id is the
+one the registry assigns when `--schema-registry-url` is given (subject
+`<output-topic>-value`), otherwise the schema's own documented id. `json`: UTF-8 JSON, for
+humans and quick tools. Every record carries a `content-type` header naming which.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import struct
 from typing import Any
 
 import fastavro
+
+from broker_plugin.serving.avro_writer import UnsupportedSchema, compile_writer
 
 MAGIC = b"\x00"
 
@@ -37,6 +40,11 @@ class OutputSerializer:
             if schema is None:
                 raise ValueError("avro output needs the classification schema")
             self._parsed = fastavro.parse_schema(schema)
+            self._prefix = frame(schema_id, b"")
+            try:
+                self._write: Any = compile_writer(schema)
+            except UnsupportedSchema:
+                self._write = None
             name = schema.get("namespace", "") + "." + schema.get("name", "")
             kind = f"application/vnd.confluent.avro; schema={name.strip('.')}"
             self.headers = [("content-type", kind.encode())]
@@ -47,6 +55,10 @@ class OutputSerializer:
     def serialize(self, record: dict[str, Any]) -> bytes:
         if self._parsed is None:
             return json.dumps(record, separators=(",", ":")).encode()
+        if self._write is not None:
+            out = bytearray(self._prefix)
+            self._write(out, record)
+            return bytes(out)
         buffer = io.BytesIO()
         fastavro.schemaless_writer(buffer, self._parsed, record)
         return frame(self.schema_id, buffer.getvalue())
