@@ -21,6 +21,7 @@ parsed, so damage confined to them is not reported.
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -35,6 +36,7 @@ from broker_plugin.decoding.walker import (
     RecordWalker,
     floats,
     strings,
+    varint_values,
 )
 
 #: Fields of each record read into columns (diaSourceId is read for the trigger only).
@@ -232,8 +234,27 @@ class LsstProjection:
             self.supported = False
             i_source = i_forced = i_stop = 0
         self._head = self.fields[:i_source]  # skipped before the trigger diaSource
+        self._locator = self._head_walker() if self.supported else None
         self._middle = self.fields[i_source + 1: min(i_forced, i_stop + 1)]  # prvDiaSources..
         self.fallbacks = 0  # alerts read with fastavro (for tests and the benchmark)
+
+    def _head_walker(self) -> RecordWalker | None:
+        """A walker from an alert's start to its trigger's diaObjectId (None: walk in Python).
+
+        The head fields and the trigger's fields before diaObjectId are flat, so every alert
+        of a batch is located at once; `source.diaSourceId` marks the trigger's id.
+        """
+        try:
+            fields = [Field(f"head.{f['name']}", f["type"], self.named) for f in self._head]
+        except NotWalkable:
+            return None
+        for f in self.source.prefix:
+            if f.name == "diaSourceId" and f.branches is not None:
+                return None  # a nullable id: the Python walk reads it
+            renamed = copy.copy(f)
+            renamed.name = f"source.{f.name}"
+            fields.append(renamed)
+        return RecordWalker(fields, ["source.diaSourceId"])
 
     def decode(self, body: bytes | memoryview) -> tuple:
         """Photometry of one alert body (same result as `lsst.points_from_dict`)."""
@@ -252,7 +273,10 @@ class LsstProjection:
             for body in bodies:
                 alerts.append(_Alert(base, base + len(body)))
                 base += len(body)
-            self._each(alerts, self._locate_sources, buf)
+            if self._locator is None:
+                self._each(alerts, self._locate_sources, buf)
+            else:
+                self._locate_all(alerts, arr, buf)
             src = _Walked(self.source, arr, [a.source for a in alerts])
             self._each(alerts, lambda a, b: self._check_sources(a, b, src), buf)
             fwalk = None
@@ -293,6 +317,48 @@ class LsstProjection:
             raise Fallback("diaSource without diaObjectId")
         marker = self.source.marker_bytes(a.object_id)
         a.source.starts = _find_chain(buf, marker, pos, self.source.span, a.end)
+
+    def _locate_all(self, alerts: list[_Alert], arr: np.ndarray, buf: bytes) -> None:
+        """`_locate_sources` for every alert at once (head and trigger prefix walked by numpy).
+
+        Anything odd (a walk past the alert's end, a union branch that is neither null nor
+        long) sends that alert to fastavro, as the Python walk's errors would.
+        """
+        assert self._locator is not None
+        base = np.array([a.base for a in alerts], dtype=np.int64)
+        end = np.array([a.end for a in alerts], dtype=np.int64)
+        pos, marks = self._locator.walk(arr, base)
+        if "source.diaSourceId" in marks:
+            source_id, _ = varint_values(arr, marks["source.diaSourceId"])
+            source_ids: list[int | None] = source_id.tolist()
+        else:
+            source_ids = [None] * len(alerts)
+        marker = self.source.marker
+        at = pos
+        null = np.zeros(len(alerts), dtype=bool)
+        bad = pos >= end
+        if marker.branches is not None:
+            branch = arr.take(pos, mode="clip")
+            null = ("null" in marker.branches) & (
+                branch == (marker.branch_code("null") if "null" in marker.branches else -1))
+            bad |= ~null & (branch != marker.branch_code("long"))
+            at = pos + 1
+        object_id, value_end = varint_values(arr, at)
+        bad |= ~null & (value_end > end)
+        rows = zip(alerts, pos.tolist(), source_ids, object_id.tolist(), null.tolist(),
+                   bad.tolist(), strict=True)
+        for a, p, sid, oid, is_null, is_bad in rows:
+            if is_bad:
+                a.error = "head runs past the end of the payload"
+            elif is_null:
+                a.error = "diaSource without diaObjectId"
+            else:
+                a.source_id, a.object_id = sid, oid
+                try:
+                    a.source.starts = _find_chain(
+                        buf, self.source.marker_bytes(oid), p, self.source.span, a.end)
+                except Fallback as exc:
+                    a.error = str(exc)
 
     def _check_sources(self, a: _Alert, buf: bytes, walked: _Walked) -> None:
         a.source.used = 1
