@@ -104,7 +104,7 @@ class BatchBuilder:
 
     def __init__(self) -> None:
         self._alerts: list[tuple[int, str, str, str, float, int]] = []
-        self._row: list[np.ndarray] = []
+        self._size: list[int] = []
         self._band: list[np.ndarray] = []
         self._time: list[np.ndarray] = []
         self._mag: list[np.ndarray] = []
@@ -132,14 +132,14 @@ class BatchBuilder:
         if time.size == 0:
             self.fail(index, NO_POINTS, "alert carries no usable photometry point", schema_id)
             return
-        row = len(self._alerts)
         self._alerts.append(
             (index, alert_id, object_id, survey, float(alert_mjd),
              -1 if schema_id is None else int(schema_id))
         )
-        self._row.append(np.full(time.size, row, dtype=np.int64))
-        self._band.append(np.asarray(band).astype(str, copy=False))
-        self._time.append(np.asarray(time, dtype=np.float64))
+        self._size.append(time.size)
+        band = np.asarray(band)
+        self._band.append(band if band.dtype.kind == "U" else band.astype(str))
+        self._time.append(time if time.dtype == np.float64 else time.astype(np.float64))
         self._mag.append(np.asarray(mag, dtype=np.float64))
         self._err.append(np.asarray(err, dtype=np.float64))
 
@@ -148,7 +148,7 @@ class BatchBuilder:
         cols = list(zip(*self._alerts, strict=True)) if self._alerts else [()] * 6
         f64 = np.float64
         if self._time:
-            row = np.concatenate(self._row)
+            row = np.repeat(np.arange(len(self._alerts), dtype=np.int64), self._size)
             names, code = np.unique(np.concatenate(self._band), return_inverse=True)
             time = np.concatenate(self._time)
             order = np.lexsort((time, code, row))
