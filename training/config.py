@@ -15,13 +15,13 @@ model selection.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
 import yaml
 
-from broker_plugin.errors import UserError
+from broker_plugin.errors import UserError, reject_unknown_fields
 
 CONFIG_FILE = "config.yaml"
 LOSSES = ("ce", "weighted_ce", "focal")
@@ -136,12 +136,7 @@ class TrainingConfig:
 
     def with_overrides(self, overrides: dict[str, Any]) -> TrainingConfig:
         """A copy with some keys replaced (unknown keys are an error listing valid ones)."""
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise TrainingConfigError(
-                f"unknown config key(s) {unknown}; valid keys: {', '.join(sorted(known))}"
-            )
+        reject_unknown_fields(type(self), overrides, TrainingConfigError, "config key(s)")
         return replace(self, **overrides)
 
     def save(self, directory: str | Path) -> Path:
