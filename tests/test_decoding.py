@@ -18,6 +18,7 @@ from broker_plugin.alerts import (
     load_lsst_schema,
     serialise,
 )
+from broker_plugin.alerts.lsst import parse_version
 from broker_plugin.decoding import (
     AlertDecoder,
     DecodedBatch,
@@ -26,6 +27,7 @@ from broker_plugin.decoding import (
     frame_confluent,
 )
 from broker_plugin.decoding.photometry import njy_to_mag, ztf_dc_magnitude
+from broker_plugin.decoding.schema_sources import lsst_schema_id
 from broker_plugin.lightcurve import LightCurve
 
 packet = pytest.importorskip("lsst.alert.packet")
@@ -34,8 +36,7 @@ VERSIONS = ["8.0", "9.0", "10.0", "11.0", "11.1"]
 
 
 def _sid(version: str) -> int:
-    major, minor = (int(x) for x in version.split("."))
-    return major * 100 + minor
+    return lsst_schema_id(*parse_version(version))
 
 
 def _curves(n: int, seed: int = 0, name: str = "star-1") -> list[LightCurve]:

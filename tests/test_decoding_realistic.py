@@ -15,7 +15,9 @@ from broker_plugin.alerts import (
     load_lsst_schema,
     serialise,
 )
+from broker_plugin.alerts.lsst import parse_version
 from broker_plugin.decoding import AlertDecoder, DecodedBatch, DirectorySchemaSource
+from broker_plugin.decoding.schema_sources import lsst_schema_id
 from broker_plugin.decoding.walker import string_end, varint_end, varint_values
 from broker_plugin.lightcurve import LightCurve
 
@@ -25,8 +27,7 @@ VERSIONS = ["8.0", "9.0", "10.0", "11.0", "11.1"]
 
 
 def _sid(version: str) -> int:
-    major, minor = (int(x) for x in version.split("."))
-    return major * 100 + minor
+    return lsst_schema_id(*parse_version(version))
 
 
 def _curves(n: int, seed: int = 0, name: str = "star-1") -> list[LightCurve]:
