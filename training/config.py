@@ -69,6 +69,12 @@ class TrainingConfig:
     augment_noise_probability: float = 0.6
     augment_min_points: int = 20
     augment_max_error: float = 0.2
+    # Also augment each synthetic batch (as curves rebuilt from its features) the same way, so
+    # the synthetic mask sees the surveys' sampling too, not only the reference cadence.
+    augment_synthetic: bool = False
+    # Validation on survey-augmented views too (one fixed copy per validation curve, added to
+    # the originals), so early stopping and model selection do not favour in-survey fits.
+    augment_validation: bool = False
     # Losses per mask.
     loss_real: str = "ce"
     loss_synthetic: str = "ce"
@@ -162,6 +168,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "generator_preset": "quick",
         "generator_max_per_class": 200,
         "augment_copies": 3,
+        "augment_synthetic": True,
+        "augment_validation": True,
     },
     "paper": {
         "epochs": 300,

@@ -17,7 +17,12 @@ training curve is, independently and at random:
 Copies are made once per run (`augment_copies` per curve), featurised with the model's
 feature settings and stored as extra *views* of each training row; every epoch each row is
 shown as one of its views chosen at random (the original included), so the epoch size, and
-the seconds per epoch, do not change. Validation and test data are never augmented.
+the seconds per epoch, do not change. Test data is never augmented; validation gets one fixed
+augmented copy per curve only when `augment_validation` is on.
+
+Synthetic batches arrive as features, not curves: `augment_features` rebuilds a curve from
+each row (time = cumulative Δt, mag = cumulative Δm: exact up to a constant, which Δm
+removes) and augments that, with `augment_synthetic` on.
 """
 
 from __future__ import annotations
@@ -117,3 +122,68 @@ def epoch_view(train: LabelledFeatures, rng: np.random.Generator) -> tuple[np.nd
         x[rows] = train.views[v, rows]
         lengths[rows] = train.view_lengths[v, rows]  # type: ignore[index]
     return x, lengths
+
+
+def feature_lengths(x: np.ndarray) -> np.ndarray:
+    """True lengths of zero-padded (N, 2, L) features: one past the last non-zero pair."""
+    nonzero = (x[:, 0] != 0) | (x[:, 1] != 0)
+    last = x.shape[-1] - np.argmax(nonzero[:, ::-1], axis=1)
+    return np.where(nonzero.any(axis=1), last, 0).astype(np.int64)
+
+
+def augment_features(
+    x: np.ndarray,
+    config: TrainingConfig,
+    settings: FeatureSettings,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Survey-augmented copies of feature rows (module docstring), row-aligned with `x`.
+
+    Each row is augmented with probability copies/(copies + 1), the share of augmented views
+    among the real rows; a copy too short to featurise keeps the original row.
+    """
+    n = len(x)
+    if n == 0 or config.augment_copies < 1:
+        return x
+    lengths = feature_lengths(x)
+    chosen = np.flatnonzero((rng.random(n) < config.augment_copies / (config.augment_copies + 1))
+                            & (lengths > 0))
+    if not chosen.size:
+        return x
+    curves = []
+    for i in chosen:
+        k = int(lengths[i])
+        # A random start within the night, so 'one point per night' cuts at random phases.
+        time = np.r_[0.0, np.cumsum(x[i, 0, :k], dtype=np.float64)] + rng.random()
+        mag = np.r_[0.0, np.cumsum(x[i, 1, :k], dtype=np.float64)]
+        curves.append(LightCurve(object_id=str(i), time=time, mag=mag,
+                                 err=np.zeros_like(time)))
+    batch = featurise_batch(augment_curves(curves, config, rng), settings)
+    usable = batch.lengths >= max(config.min_points - 1, 1)
+    out = x.copy()
+    out[chosen[usable]] = batch.x[usable]
+    return out
+
+
+def augmented_validation(
+    val: LabelledFeatures,
+    curves: Sequence[LightCurve],
+    config: TrainingConfig,
+    settings: FeatureSettings,
+    seed: int = 0,
+) -> LabelledFeatures:
+    """`val` plus one fixed augmented copy of each row (`curves` row-aligned with `val`).
+
+    Early stopping and model selection on this set reward fits that survive other surveys'
+    sampling, not only the training survey's.
+    """
+    if len(val) == 0:
+        return val
+    copy = LabelledFeatures(val.x, val.y, val.lengths, val.object_ids, val.classes)
+    attach_views(copy, curves, config.with_overrides({"augment_copies": 1}), settings,
+                 seed + 104_729)
+    assert copy.views is not None and copy.view_lengths is not None
+    return LabelledFeatures(
+        np.concatenate([val.x, copy.views[0]]), np.concatenate([val.y, val.y]),
+        np.concatenate([val.lengths, copy.view_lengths[0]]),
+        np.concatenate([val.object_ids, val.object_ids]), val.classes)

@@ -19,7 +19,7 @@ import numpy as np
 from broker_plugin.errors import UserError
 from broker_plugin.features import FeatureSettings
 from broker_plugin.lightcurve import PHYSICAL_PARAMETERS, LightCurve
-from training.classifier.augment import attach_views
+from training.classifier.augment import attach_views, augmented_validation
 from training.classifier.data import (
     GeneratorSource,
     LabelledFeatures,
@@ -150,7 +150,11 @@ def train_run(
     generator_seconds = time.perf_counter() - started
     say(f"generator ready in {generator_seconds:.0f} s" if source else "one-loss: no generator")
 
-    result = train_classifier(train, val, config, source=source, progress=progress)
+    selection_val = (augmented_validation(val, [curves[i] for i in val.source_index],  # type: ignore[union-attr]
+                                          config, settings, config.seed)
+                     if config.augment_validation else val)
+    result = train_classifier(train, selection_val, config, source=source, progress=progress,
+                              settings=settings)
     (run_dir / "history.json").write_text(json.dumps(result.history, indent=1) + "\n")
     plot_training_curves(result.history, run_dir / "training_curves.png", result.best_epoch,
                          title=f"{config.mode}: {len(train)} train / {len(val)} validation")

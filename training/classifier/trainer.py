@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.classifier.augment import epoch_view
+from broker_plugin.features import FeatureSettings
+from training.classifier.augment import augment_features, epoch_view
 from training.classifier.data import LabelledFeatures, SyntheticSource, random_windows
 from training.classifier.losses import class_weights, make_loss
 from training.classifier.masks import (
@@ -98,8 +99,12 @@ def train_classifier(
     config: TrainingConfig,
     source: SyntheticSource | None = None,
     progress: bool = True,
+    settings: FeatureSettings | None = None,
 ) -> TrainResult:
-    """Train one classifier (module docstring); `source` is required for two-losses."""
+    """Train one classifier (module docstring); `source` is required for two-losses.
+
+    `settings` featurise augmented synthetic batches (`augment_synthetic`).
+    """
     two_losses = config.mode == "two-losses"
     if two_losses and source is None:
         raise ValueError("two-losses training needs a synthetic source (a fitted generator)")
@@ -154,6 +159,9 @@ def train_classifier(
                                               classes)
                     b = tempered_b(epoch, config.b_final, config.b_decay)
                     xs, ys = source(counts, b, config.seed * 100_003 + epoch)  # type: ignore[misc]
+                    if config.augment_synthetic:
+                        xs = augment_features(np.asarray(xs, np.float32), config,
+                                              settings or FeatureSettings(), rng)
                     synth_x = torch.as_tensor(np.asarray(xs, np.float32), device=device)
                     synth_y = torch.as_tensor(np.asarray(ys, np.int64), device=device)
                     last_batch_epoch, n_batches = epoch, n_batches + 1
