@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import fastavro
 import numpy as np
@@ -18,7 +17,6 @@ from broker_plugin.alerts import (
     load_lsst_schema,
     serialise,
 )
-from broker_plugin.alerts.lsst import parse_version
 from broker_plugin.decoding import (
     AlertDecoder,
     DecodedBatch,
@@ -27,16 +25,8 @@ from broker_plugin.decoding import (
     frame_confluent,
 )
 from broker_plugin.decoding.photometry import njy_to_mag, ztf_dc_magnitude
-from broker_plugin.decoding.schema_sources import lsst_schema_id
 from broker_plugin.lightcurve import LightCurve
-
-packet = pytest.importorskip("lsst.alert.packet")
-SCHEMA_ROOT = Path(packet.__file__).parent / "schema"
-VERSIONS = ["8.0", "9.0", "10.0", "11.0", "11.1"]
-
-
-def _sid(version: str) -> int:
-    return lsst_schema_id(*parse_version(version))
+from tests.lsst_packet import SCHEMA_ROOT, VERSIONS, schema_id
 
 
 def _curves(n: int, seed: int = 0, name: str = "star-1") -> list[LightCurve]:
@@ -69,7 +59,8 @@ def test_fast_equals_fastavro_on_generated_alerts(source, version, n):
         pytest.skip("1000 points checked on the oldest and newest schema only (test time)")
     schema = load_lsst_schema(version, SCHEMA_ROOT)
     enc = LsstAlertEncoder(schema)
-    payloads = [serialise(schema, enc.encode(_curves(n, s, f"o{s}"), forced=True), _sid(version))
+    sid = schema_id(version)
+    payloads = [serialise(schema, enc.encode(_curves(n, s, f"o{s}"), forced=True), sid)
                 for s in range(2)]
     fast = AlertDecoder(source).decode_batch(payloads)
     ref = AlertDecoder(source, fast=False).decode_batch(payloads)
@@ -167,7 +158,7 @@ def test_lsst_round_trip(source, version):
     """encode → decode gives the input light curves back to float32 precision."""
     curves = _curves(40)
     schema = load_lsst_schema(version, SCHEMA_ROOT)
-    payload = serialise(schema, LsstAlertEncoder(schema).encode(curves), _sid(version))
+    payload = serialise(schema, LsstAlertEncoder(schema).encode(curves), schema_id(version))
     out = {c.band: c for c in AlertDecoder(source).decode_batch([payload]).to_lightcurves()}
     for c in curves:
         np.testing.assert_array_equal(out[c.band].time, c.time)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -15,19 +13,10 @@ from broker_plugin.alerts import (
     load_lsst_schema,
     serialise,
 )
-from broker_plugin.alerts.lsst import parse_version
 from broker_plugin.decoding import AlertDecoder, DecodedBatch, DirectorySchemaSource
-from broker_plugin.decoding.schema_sources import lsst_schema_id
 from broker_plugin.decoding.walker import string_end, varint_end, varint_values
 from broker_plugin.lightcurve import LightCurve
-
-packet = pytest.importorskip("lsst.alert.packet")
-SCHEMA_ROOT = Path(packet.__file__).parent / "schema"
-VERSIONS = ["8.0", "9.0", "10.0", "11.0", "11.1"]
-
-
-def _sid(version: str) -> int:
-    return lsst_schema_id(*parse_version(version))
+from tests.lsst_packet import SCHEMA_ROOT, VERSIONS, schema_id
 
 
 def _curves(n: int, seed: int = 0, name: str = "star-1") -> list[LightCurve]:
@@ -87,7 +76,8 @@ def test_fast_equals_fastavro_on_realistic_alerts_every_schema(source, version):
     """On realistic alerts of every schema the chain path is taken and equals fastavro."""
     schema = load_lsst_schema(version, SCHEMA_ROOT)
     enc = LsstAlertEncoder(schema, realistic=True)
-    payloads = [serialise(schema, enc.encode(_curves(n, s, f"o{s}"), forced=True), _sid(version))
+    sid = schema_id(version)
+    payloads = [serialise(schema, enc.encode(_curves(n, s, f"o{s}"), forced=True), sid)
                 for s, n in enumerate((1, 2, 31, 120))]
     fast = AlertDecoder(source)
     _same(fast.decode_batch(payloads), AlertDecoder(source, fast=False).decode_batch(payloads))
