@@ -40,6 +40,7 @@ from broker_plugin.decoding.schema_sources import (
     DirectorySchemaSource,
     SchemaSourceError,
     UnknownSchemaError,
+    field_type,
     lsst_schema_id,
 )
 from broker_plugin.lightcurve import LightCurve
@@ -257,19 +258,12 @@ def _radec(obj_id: int) -> tuple[float, float]:
 
 
 def _record_name(schema: Mapping[str, Any], field_name: str) -> str | None:
-    """Full name of the record type of a top-level field (unions/arrays unwrapped)."""
-    for f in schema["fields"]:
-        if f["name"] == field_name:
-            t = f["type"]
-            while True:
-                if isinstance(t, list):
-                    t = next(x for x in t if x != "null")
-                elif isinstance(t, Mapping) and t.get("type") == "array":
-                    t = t["items"]
-                elif isinstance(t, Mapping):
-                    name = t["name"]
-                    ns = t.get("namespace")
-                    return name if "." in name or not ns else f"{ns}.{name}"
-                else:
-                    return str(t)
-    return None
+    """Full name of the record type of a top-level field (None if the schema lacks it)."""
+    try:
+        t = field_type(schema, field_name)
+    except KeyError:
+        return None
+    if isinstance(t, str):
+        return t
+    name, ns = t["name"], t.get("namespace")
+    return name if "." in name or not ns else f"{ns}.{name}"

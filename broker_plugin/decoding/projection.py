@@ -30,6 +30,7 @@ import fastavro
 import numpy as np
 
 from broker_plugin.decoding import lsst
+from broker_plugin.decoding.schema_sources import field_type
 from broker_plugin.decoding.walker import (
     Field,
     NotWalkable,
@@ -220,11 +221,11 @@ class LsstProjection:
         names = [f["name"] for f in self.fields]
         self.forced: ChainRecord | None = None
         try:
-            self.source = ChainRecord(_record(schema, "diaSource", self.named), self.named)
+            self.source = ChainRecord(field_type(schema, "diaSource", self.named), self.named)
             self.arrays = {n: _array_codes(self.fields[names.index(n)]["type"])
                            for n in ("prvDiaSources", "prvDiaForcedSources") if n in names}
             if self.include_forced:
-                self.forced = ChainRecord(_record(schema, "prvDiaForcedSources", self.named),
+                self.forced = ChainRecord(field_type(schema, "prvDiaForcedSources", self.named),
                                           self.named)
             self.supported = isinstance(self.fields[names.index("diaSource")]["type"], Mapping)
             i_source = names.index("diaSource")
@@ -524,22 +525,6 @@ def _named_types(schema: Mapping[str, Any]) -> dict[str, Any]:
 
     walk(schema)
     return named
-
-
-def _record(schema: Mapping[str, Any], field_name: str, named: Mapping[str, Any]) -> Any:
-    for f in schema["fields"]:
-        if f["name"] == field_name:
-            t = f["type"]
-            while True:
-                if isinstance(t, list):
-                    t = next(x for x in t if x != "null")
-                elif isinstance(t, str):
-                    t = named[t]
-                elif t.get("type") == "array":
-                    t = t["items"]
-                else:
-                    return t
-    raise KeyError(field_name)
 
 
 _FIXED = {"float": 4, "double": 8, "boolean": 1, "null": 0}

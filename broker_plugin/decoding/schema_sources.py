@@ -49,6 +49,31 @@ def lsst_schema_id(major: int, minor: int) -> int:
     return int(major) * 100 + int(minor)
 
 
+def field_type(
+    schema: Mapping[str, Any], field_name: str, named: Mapping[str, Any] | None = None
+) -> Any:
+    """The type behind a top-level field, with the null branch of unions and arrays unwrapped.
+
+    A type given by name is resolved through `named` when it is given (KeyError if unknown),
+    else returned as the name. KeyError when the schema has no such field.
+    """
+    for f in schema["fields"]:
+        if f["name"] == field_name:
+            t = f["type"]
+            while True:
+                if isinstance(t, list):
+                    t = next(x for x in t if x != "null")
+                elif isinstance(t, str):
+                    if named is None:
+                        return t
+                    t = named[t]
+                elif t.get("type") == "array":
+                    t = t["items"]
+                else:
+                    return t
+    raise KeyError(field_name)
+
+
 def parse(schema: Mapping[str, Any] | str) -> Schema:
     """A fastavro-parsed schema from a dict or a JSON string."""
     if isinstance(schema, str):
