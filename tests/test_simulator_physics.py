@@ -103,6 +103,67 @@ def test_hertzsprung_progression_lowers_r21_near_ten_days() -> None:
     assert near.sum() >= 3 and np.median(r21[near]) < np.median(r21[short]) - 0.1
 
 
+def _median_skew_by_period(curves: list[LightCurve], period_of, bins) -> list[float]:
+    from scipy.stats import skew
+
+    periods = np.array([period_of(c) for c in curves])
+    skews = np.array([skew(c.mag) for c in curves])
+    return [float(np.median(skews[(periods >= lo) & (periods < hi)])) for lo, hi in bins]
+
+
+def test_fundamental_cepheid_shapes_match_ogle3(shared_data) -> None:
+    """Simulated F-mode Cepheids are as lopsided as real ones at each period (needs
+    ../shared/data): saw-tooth at 2 d, near-symmetric at 5-12 d.
+
+    Magnitude skewness measures the shape without a fit. With one saw-tooth at every period
+    the simulator made 5-12 d Cepheids look like RR Lyrae, and the classifier then sent
+    real ones to RR Lyrae and delta Scuti.
+    """
+    from training.importers.ogle import load_ogle
+
+    folder = shared_data / "ogle3_lmc_cep"
+    real, _ = load_ogle(folder / "phot_I.tar.gz", ident=folder / "ident.dat",
+                        periods=[folder / "cepFO3.dat"])
+    real = [c for c in real if c.meta.get("mode") == "F" and np.isfinite(c.params.get(
+        "period", np.nan))]
+    simulated = _of(simulate_curves(500, "ogle", seed=17, classes=["CEP"]), "CEP",
+                    "Fundamental")
+    bins = [(1.5, 3.0), (3.0, 5.0), (5.0, 8.0), (8.0, 12.0)]
+    real_skew = _median_skew_by_period(real, lambda c: c.params["period"], bins)
+    sim_skew = _median_skew_by_period(simulated, lambda c: c.params["period"], bins)
+    assert real_skew[0] < -0.15 < 0.05 < real_skew[2]  # the data show the progression
+    assert np.allclose(sim_skew, real_skew, atol=0.15), (sim_skew, real_skew)
+
+
+def _amplitude_and_skew(curves: list[LightCurve], band: str) -> tuple[float, float]:
+    """Median 5-95 % magnitude range and median magnitude skewness of RRab in `band`."""
+    from scipy.stats import skew
+
+    chosen = [c for c in curves if c.band == band and c.meta.get("subclass") == "RRab"]
+    ranges = [np.percentile(c.mag, 95) - np.percentile(c.mag, 5) for c in chosen]
+    return float(np.median(ranges)), float(np.median([skew(c.mag) for c in chosen]))
+
+
+def test_rr_lyrae_colours_of_amplitude_and_shape_match_sdss(shared_data) -> None:
+    """RRab amplitudes fall and shapes flatten from g to i as in SDSS Stripe 82 (needs
+    ../shared/data).
+
+    A black-body amplitude ratio and one band-free shape made simulated i-band RR Lyrae too
+    large and too lopsided, which is what the classifier then expected of real ones.
+    """
+    from training.importers.sdss_rrlyr import load_sdss_rrlyr
+
+    real, _ = load_sdss_rrlyr(shared_data / "sdss_s82_rrlyr")
+    simulated = simulate_curves(120, "lsst", seed=18, classes=["RRLYR"])
+    real_g, sim_g = _amplitude_and_skew(real, "g"), _amplitude_and_skew(simulated, "g")
+    for band in ("r", "i"):
+        (real_amp, real_skew) = _amplitude_and_skew(real, band)
+        (sim_amp, sim_skew) = _amplitude_and_skew(simulated, band)
+        assert sim_amp / sim_g[0] == pytest.approx(real_amp / real_g[0], abs=0.07), band
+        assert sim_skew == pytest.approx(real_skew, abs=0.12), band
+    assert sim_g[1] == pytest.approx(real_g[1], abs=0.12)
+
+
 def test_rrab_phi31_encodes_metallicity() -> None:
     """[Fe/H] from the fitted phi31 (Jurcsik & Kovács 1996) correlates with the true [Fe/H]."""
     curves = _of(simulate_curves(60, "ogle", seed=16, classes=["RRLYR"]), "RRLYR", "RRab")

@@ -36,6 +36,16 @@ Population = dict[str, np.ndarray]
 N_HARMONICS = 8
 #: Extra pulsation modes a DSCT can carry besides the dominant one.
 MAX_EXTRA_MODES = 4
+#: Fourier parameters of fundamental-mode Cepheids against log P: the Hertzsprung
+#: progression, as medians per log-P bin of the 1,817 OGLE-III LMC F-mode Cepheids in
+#: ../shared/data (I band, sine convention, fitted at the catalogue period; cf. Soszyński et
+#: al. 2008, AcA 58, 163, Fig. 4). phi31 is unwrapped. R21 dips and phi21 climbs towards the
+#: 2:1 resonance near 10 d, so curves go from saw-tooth (2 d) to nearly symmetric (6-12 d).
+CEP_F_LOG_P = np.array([0.11, 0.29, 0.46, 0.56, 0.70, 0.84, 0.94, 0.99, 1.07, 1.15, 1.33])
+CEP_F_R21 = np.array([0.41, 0.45, 0.44, 0.42, 0.41, 0.33, 0.23, 0.15, 0.11, 0.18, 0.28])
+CEP_F_R31 = np.array([0.22, 0.25, 0.23, 0.21, 0.16, 0.13, 0.12, 0.10, 0.14, 0.14, 0.18])
+CEP_F_PHI21 = np.array([2.54, 2.74, 2.90, 3.04, 3.25, 3.65, 4.06, 4.34, 3.15, 3.32, 3.39])
+CEP_F_PHI31 = np.array([5.14, 5.62, 5.85, 6.12, 6.47, 6.73, 7.53, 9.15, 10.34, 11.59, 12.64])
 #: Band in which a class's `amplitude` prior is given.
 AMPLITUDE_BAND = {"RRLYR": "V", "CEP": "V", "DSCT": "V", "LPV": "I", "ECL": None}
 
@@ -94,8 +104,7 @@ def _base(n: int) -> Population:
     return {
         "fourier_r": np.zeros((n, N_HARMONICS)),
         "fourier_phi": np.zeros((n, N_HARMONICS)),
-        "bump_amp": np.zeros(n),
-        "bump_phase": np.zeros(n),
+        "red_flattening": np.zeros(n),  # 1: shape flattens in red bands (shapes.py)
         "mode_freq": np.zeros((n, MAX_EXTRA_MODES)),
         "mode_amp": np.zeros((n, MAX_EXTRA_MODES)),
         "mode_phase": np.zeros((n, MAX_EXTRA_MODES)),
@@ -133,6 +142,7 @@ def draw_rrlyr(n: int, rng: np.random.Generator) -> Population:
     pop = _base(n)
     pop["fourier_r"], pop["fourier_phi"] = _sawtooth_fourier(n, rng, r21, r31, phi21, phi31)
     pop["fourier_r"][overtone, 3:] *= 0.3
+    pop["red_flattening"][:] = 1.0
     pop.update(subclass=subclass, period=period, teff=teff, feh=feh, abs_gmag=abs_gmag,
                radius=radius, mass=mass, logg=ph.log_gravity(mass, radius), amplitude_ref=amp)
     return pop
@@ -160,25 +170,21 @@ def draw_cep(n: int, rng: np.random.Generator) -> Population:
     lum = radius**2 * (teff / ph.TEFF_SUN) ** 4
     abs_gmag = ph.abs_gmag_from_luminosity(lum, teff)
     mass = 10.0 ** ((np.log10(lum) - 0.90) / 3.35)
-    # Shapes: skewed saw-tooth for F, near-sinusoid for 1O; long periods are more symmetric.
-    skew = np.clip(1.0 - 0.5 * np.clip(log_pf - 1.2, 0.0, None), 0.4, 1.0)
-    # ...and near the resonance (P ~ 10 d) nearly symmetric: R21 dips to ~0.15 there
-    # (Simon & Lee 1981; Soszyński et al. 2008, OGLE-III LMC Fourier parameters).
-    skew = skew * (1.0 - 0.65 * np.exp(-(((log_pf - 1.0) / 0.08) ** 2)))
+    # Shapes: near-sinusoid for 1O; for F the measured Hertzsprung progression (CEP_F_*),
+    # with the scatter seen around it.
+    def along_progression(nodes: np.ndarray, scatter: float) -> np.ndarray:
+        return np.interp(log_pf, CEP_F_LOG_P, nodes) + rng.normal(0.0, scatter, n)
+
     r21 = np.where(overtone, np.clip(rng.normal(0.12, 0.05, n), 0.02, 0.3),
-                   np.clip(rng.normal(0.42, 0.05, n), 0.2, 0.6) * skew)
+                   np.clip(along_progression(CEP_F_R21, 0.05), 0.03, 0.6))
     r31 = np.where(overtone, np.clip(rng.normal(0.04, 0.02, n), 0.0, 0.1),
-                   np.clip(rng.normal(0.25, 0.04, n), 0.1, 0.4) * skew)
-    phi21 = np.where(overtone, rng.normal(3.3, 0.2, n), rng.normal(2.55, 0.1, n))
-    phi31 = 2.0 * phi21 + rng.normal(0.0, 0.15, n)
+                   np.clip(along_progression(CEP_F_R31, 0.04), 0.02, 0.4))
+    phi21 = np.where(overtone, rng.normal(3.3, 0.2, n), along_progression(CEP_F_PHI21, 0.1))
+    phi31 = np.where(overtone, 2.0 * phi21 + rng.normal(0.0, 0.15, n),
+                     along_progression(CEP_F_PHI31, 0.15))
     pop = _base(n)
     pop["fourier_r"], pop["fourier_phi"] = _sawtooth_fourier(n, rng, r21, r31, phi21, phi31)
     pop["fourier_r"][overtone, 3:] *= 0.2
-    # Hertzsprung progression: the 2:1 resonance P2/P0 = 0.5 near P = 10 d (Simon & Schmidt
-    # 1976) puts a bump on the descending branch below 10 d, at maximum near 10 d and on the
-    # rising branch above; its strength peaks between ~6 and ~16 d.
-    pop["bump_amp"] = np.where(overtone, 0.0, 0.9 * np.exp(-(((log_pf - 1.0) / 0.2) ** 2)))
-    pop["bump_phase"] = np.clip(-2.2 * (log_pf - 1.0), -0.3, 0.45)
     pop.update(subclass=subclass, period=10.0**log_p, teff=teff, feh=feh, abs_gmag=abs_gmag,
                radius=radius, mass=mass, logg=ph.log_gravity(mass, radius), amplitude_ref=amp)
     return pop

@@ -160,8 +160,6 @@ def _simulate_chunk(
     pop["epoch"] = t_first + rng.random(n) * pop["period"]
     if label == "LPV":
         shapes.prepare_lpv(pop, t_first, np.maximum(t_last, t_first + 12 * pop["period"]), rng)
-    elif label != "ECL":
-        shapes.prepare_pulsators(pop)
     per_band: dict[str, tuple[list[np.ndarray], ...]] = {}
     for band, (t, counts) in times.items():
         seg = np.repeat(np.arange(n), counts)
