@@ -35,3 +35,9 @@ def test_saved_config_round_trips(tmp_path) -> None:
     path = config.save(tmp_path)
     assert resolve_config(None, path) == config
     assert isinstance(config, TrainingConfig)
+
+
+def test_ensemble_size_must_be_positive() -> None:
+    """ensemble_members=0 names the key and the range."""
+    with pytest.raises(TrainingConfigError, match="ensemble_members=0"):
+        resolve_config(None, None, ["ensemble_members=0"])

@@ -161,6 +161,42 @@ def test_onnx_has_dynamic_batch_and_named_io(tmp_path) -> None:
     assert probabilities.shape == (7, 3) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
 
 
+def test_ensemble_graph_averages_member_probabilities(tmp_path) -> None:
+    """An ensemble exports one graph whose output is the mean of its members' outputs."""
+    from training.classifier.export import export_onnx, onnx_probabilities, parity
+    from training.classifier.model import VariableStarCNN
+
+    torch.manual_seed(0)
+    members = [VariableStarCNN(3, length=64, n_blocks=2).eval() for _ in range(3)]
+    x = np.abs(np.random.default_rng(1).normal(size=(9, 2, 64))).astype(np.float32)
+    singles = [onnx_probabilities(export_onnx(m, tmp_path / f"m{k}.onnx", 64), x)
+               for k, m in enumerate(members)]
+    path = export_onnx(members, tmp_path / "ensemble.onnx", 64)
+    assert np.allclose(onnx_probabilities(path, x), np.mean(singles, axis=0), atol=1e-6)
+    assert not np.allclose(singles[0], singles[1], atol=1e-3)  # members really differ
+    assert parity(members, path, x) < 1e-5
+
+
+def test_cli_ensemble_writes_every_member(curve_dir, tmp_path) -> None:
+    """`--set ensemble_members=2`: one model.onnx, both members' curves and card entries."""
+    from typer.testing import CliRunner
+
+    from broker_plugin.model_card import load_model_dir
+    from training.cli import app
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "train", "--data", str(curve_dir), "--out", str(run), "--mode", "one-loss", "--quiet",
+        "--set", "epochs=1", "--set", "n_blocks=2", "--set", "num_threads=1",
+        "--set", "ensemble_members=2", "--set", "seed=4"])
+    assert result.exit_code == 0, result.output
+    for name in ("history.json", "history_member2.json", "training_curves_member2.png"):
+        assert (run / name).is_file(), name
+    _, card = load_model_dir(run)
+    assert [m["seed"] for m in card.metrics["members"]] == [4, 5]
+    assert card.metrics["export_parity_max_abs_diff"] < 1e-4
+
+
 def test_random_windows_keep_contiguous_pairs_and_pad() -> None:
     """A window is a contiguous run of the original pairs, moved to the start, zero-padded."""
     x = np.zeros((1, 2, 50), np.float32)

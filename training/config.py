@@ -58,6 +58,10 @@ class TrainingConfig:
     patience: int = 8
     selection: str = "f1_val"
     selection_alpha: float = 0.2
+    # Deep ensemble: this many members trained on the same split from seeds seed, seed+1, ...
+    # (same generator), exported as one graph that averages their probabilities. Results on
+    # other surveys vary a lot from seed to seed; the average varies much less.
+    ensemble_members: int = 1
     # Augmentation: random windows of random length of the real curves.
     window_probability: float = 0.5
     window_min_length: int = 20
@@ -128,6 +132,9 @@ class TrainingConfig:
             raise TrainingConfigError(
                 f"config generator_preset={self.generator_preset!r} is not one of "
                 f"{', '.join(GENERATOR_PRESETS)}")
+        if not 1 <= self.ensemble_members <= 32:
+            raise TrainingConfigError(
+                f"config ensemble_members={self.ensemble_members}: use 1 (one model) to 32")
         if self.augment_copies < 0 or self.augment_min_points < 2:
             raise TrainingConfigError("config augment_copies must be >= 0 and "
                                       "augment_min_points >= 2")

@@ -43,8 +43,12 @@ def train(
     metrics = train_run(data, out, resolved, generator_dir=generator, progress=not quiet)
     console = Console()
     console.print(metrics_table(metrics))
+    members = metrics.get("members") or []
+    best = (f"ensemble of {len(members)}, best epochs "
+            f"{', '.join(str(m['best_epoch']) for m in members)}" if members else
+            f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}")
     console.print(
-        f"{resolved.mode}: best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, "
+        f"{resolved.mode}: {best}, "
         f"{metrics['seconds_per_epoch']:.2f} s/epoch on {metrics['device']}; ONNX parity "
         f"max |Δp| = {metrics['export_parity_max_abs_diff']:.1e}; wrote {out}/model.onnx, "
         "model_card.json, training_curves.png, confusion_matrix.png"

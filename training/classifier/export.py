@@ -1,6 +1,7 @@
 """Export a trained classifier: RUN/model.onnx + RUN/model_card.json (the serving contract).
 
-The ONNX graph is `ProbabilityModel` (input scaling + CNN + softmax), opset 17, input `x`
+The ONNX graph is `ProbabilityModel` (input scaling + CNN + softmax, the mean over members
+for an ensemble), opset 17, input `x`
 float32 (N, 2, L) with a dynamic batch axis, output `probabilities` (N, n_classes). Parity
 with torch is checked right after export with onnxruntime on real inputs; the maximum
 absolute difference goes into the card, and export fails loudly above `tolerance`.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +36,19 @@ class ExportParityError(RuntimeError):
     """The exported graph disagrees with torch beyond the tolerance."""
 
 
-def export_onnx(model: VariableStarCNN, path: str | Path, length: int) -> Path:
+Members = VariableStarCNN | Sequence[VariableStarCNN]
+
+
+def probability_model(members: Members) -> ProbabilityModel:
+    """The exported graph's module, on CPU in eval mode."""
+    members = [members] if isinstance(members, VariableStarCNN) else list(members)
+    return ProbabilityModel([m.cpu().eval() for m in members]).eval()
+
+
+def export_onnx(model: Members, path: str | Path, length: int) -> Path:
     """Write the probability graph to `path` (legacy TorchScript exporter: no onnxscript)."""
     path = Path(path)
-    wrapper = ProbabilityModel(model.cpu().eval()).eval()
+    wrapper = probability_model(model)
     example = torch.zeros(2, 2, length)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -62,15 +73,15 @@ def onnx_probabilities(path: str | Path, x: np.ndarray, batch_size: int = 1024) 
     return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
 
 
-def parity(model: VariableStarCNN, path: str | Path, x: np.ndarray) -> float:
+def parity(model: Members, path: str | Path, x: np.ndarray) -> float:
     """Max |p_torch − p_onnx| over `x`."""
     with torch.no_grad():
-        expected = ProbabilityModel(model.cpu().eval())(torch.as_tensor(x)).numpy()
+        expected = probability_model(model)(torch.as_tensor(x)).numpy()
     return float(np.max(np.abs(expected - onnx_probabilities(path, x)))) if len(x) else 0.0
 
 
 def export_run(
-    model: VariableStarCNN,
+    model: Members,
     run_dir: str | Path,
     classes: list[str],
     settings: FeatureSettings,
@@ -84,7 +95,10 @@ def export_run(
     config: dict[str, Any] | None = None,
     tolerance: float = 1e-4,
 ) -> tuple[Path, ModelCard]:
-    """Export ONNX, check parity on `reference` features, write the card with drift stats."""
+    """Export ONNX, check parity on `reference` features, write the card with drift stats.
+
+    `model` is one trained classifier or the members of an ensemble.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = export_onnx(model, run_dir / MODEL_FILE, settings.length)

@@ -2,7 +2,7 @@
 
 Input (N, 2, L) float32, channel 0 Δt in days, channel 1 Δm in mag, zero-padded at the end
 (broker_plugin.features). Output: logits (N, n_classes); the exported ONNX graph adds the
-softmax (see export.py).
+softmax and, for an ensemble, averages the members' probabilities (see export.py).
 
 Input normalisation lives INSIDE the model, so the ONNX file needs nothing else to serve:
 Δt → log1p(Δt) (cadences span minutes to 100 days; the log evens them out), then each
@@ -12,6 +12,8 @@ stays exactly zero and the network can still tell padding from data.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -97,11 +99,21 @@ class VariableStarCNN(nn.Module):
 
 
 class ProbabilityModel(nn.Module):
-    """The exported graph: a trained `VariableStarCNN` with softmax on top."""
+    """The exported graph: trained `VariableStarCNN`s, softmax, probabilities averaged.
 
-    def __init__(self, model: VariableStarCNN) -> None:
+    One member is the plain model; several are a deep ensemble (members trained from
+    different seeds on the same split), served as one ONNX file with one output.
+    """
+
+    def __init__(self, members: VariableStarCNN | Sequence[VariableStarCNN]) -> None:
         super().__init__()
-        self.model = model
+        members = [members] if isinstance(members, VariableStarCNN) else list(members)
+        if not members:
+            raise ValueError("a probability model needs at least one trained member")
+        self.members = nn.ModuleList(members)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(x), dim=-1)
+        probabilities = [torch.softmax(member(x), dim=-1) for member in self.members]
+        if len(probabilities) == 1:
+            return probabilities[0]
+        return torch.stack(probabilities).mean(dim=0)

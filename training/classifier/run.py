@@ -2,7 +2,9 @@
 
 RUN/ receives: config.yaml (resolved), model.onnx, model_card.json, history.json,
 metrics.json (validation), training_curves.png, confusion_matrix.png, split.csv (which
-object went where), and generator/ when a generator was fitted here.
+object went where), and generator/ when a generator was fitted here. With
+`ensemble_members` > 1, every member also gets history_memberK.json and
+training_curves_memberK.png, and model.onnx averages the members' probabilities.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def train_run(
     """Run the whole method; returns the validation metrics written to RUN/metrics.json."""
     from training.classifier.export import export_run, onnx_probabilities
     from training.classifier.metrics import summary
-    from training.classifier.plots import plot_confusion, plot_training_curves
+    from training.classifier.plots import plot_confusion
     from training.classifier.trainer import train_classifier
 
     run_dir = Path(run_dir)
@@ -153,11 +155,16 @@ def train_run(
     selection_val = (augmented_validation(val, [curves[i] for i in val.source_index],  # type: ignore[union-attr]
                                           config, settings, config.seed)
                      if config.augment_validation else val)
-    result = train_classifier(train, selection_val, config, source=source, progress=progress,
-                              settings=settings)
-    (run_dir / "history.json").write_text(json.dumps(result.history, indent=1) + "\n")
-    plot_training_curves(result.history, run_dir / "training_curves.png", result.best_epoch,
-                         title=f"{config.mode}: {len(train)} train / {len(val)} validation")
+    results = []
+    for member in range(config.ensemble_members):
+        if config.ensemble_members > 1:
+            say(f"ensemble member {member + 1} of {config.ensemble_members} "
+                f"(seed {config.seed + member})")
+        member_config = dataclasses.replace(config, seed=config.seed + member)
+        results.append(train_classifier(train, selection_val, member_config, source=source,
+                                        progress=progress, settings=settings))
+    result = results[0]
+    _write_histories(run_dir, results, config, f"{len(train)} train / {len(val)} validation")
 
     training_data = {
         "source": sources[0] if len(sources) == 1 else sources,
@@ -171,11 +178,15 @@ def train_run(
         "mode": config.mode,
     }
     card_metrics = {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
-                    "seconds_per_epoch": result.seconds_per_epoch,
-                    "synthetic_batches": result.synthetic_batches,
-                    "generator_fit_seconds": generator_seconds, "device": result.device}
+                    "seconds_per_epoch": float(np.mean([r.seconds_per_epoch for r in results])),
+                    "synthetic_batches": sum(r.synthetic_batches for r in results),
+                    "generator_fit_seconds": generator_seconds, "device": result.device,
+                    "ensemble_members": len(results)}
+    if len(results) > 1:
+        card_metrics["members"] = [_member_summary(r, config.seed + k)
+                                   for k, r in enumerate(results)]
     onnx_path, card = export_run(
-        result.model, run_dir, train.classes, settings, val.batch(),
+        [r.model for r in results], run_dir, train.classes, settings, val.batch(),
         min_points=config.min_points, training_data=training_data,
         metrics=card_metrics, config=config.to_dict(),
     )
@@ -194,6 +205,25 @@ def train_run(
                    run_dir / "confusion_matrix.png",
                    title=f"validation, {config.mode} (macro F1 {metrics['macro_f1']:.3f})")
     return metrics
+
+
+def _member_summary(result: Any, seed: int) -> dict[str, Any]:
+    return {"seed": seed, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+            "best_score": result.best_score, "seconds_per_epoch": result.seconds_per_epoch}
+
+
+def _write_histories(run_dir: Path, results: Sequence[Any], config: TrainingConfig,
+                     sizes: str) -> None:
+    """history.json and training_curves.png of the first member; the others' alongside."""
+    from training.classifier.plots import plot_training_curves
+
+    for k, result in enumerate(results):
+        suffix = "" if k == 0 else f"_member{k + 1}"
+        (run_dir / f"history{suffix}.json").write_text(json.dumps(result.history, indent=1)
+                                                       + "\n")
+        member = "" if len(results) == 1 else f", member {k + 1} of {len(results)}"
+        plot_training_curves(result.history, run_dir / f"training_curves{suffix}.png",
+                             result.best_epoch, title=f"{config.mode}: {sizes}{member}")
 
 
 def _at_most_per_class(curves: list[LightCurve], limit: int, seed: int) -> list[LightCurve]:
