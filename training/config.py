@@ -177,6 +177,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "augment_copies": 3,
         "augment_synthetic": True,
         "augment_validation": True,
+        "ensemble_members": 3,
     },
     "paper": {
         "epochs": 300,
