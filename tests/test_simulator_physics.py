@@ -30,17 +30,20 @@ def _first_season(curve: LightCurve, days: float = 200.0) -> tuple[np.ndarray, n
     return c.time[keep], c.mag[keep]
 
 
-@pytest.mark.parametrize(("label", "subclass", "search", "days", "rate"), [
+@pytest.mark.parametrize(("label", "subclass", "search", "days", "rate", "n"), [
     # short periods under ~one visit a night need a few seasons to beat the 1-day alias
-    ("RRLYR", None, (0.15, 1.2), 800.0, 0.95), ("CEP", None, (0.5, 150.0), 200.0, 0.95),
-    ("DSCT", "Single-mode", (0.02, 0.3), 800.0, 0.8),
+    ("RRLYR", None, (0.15, 1.2), 800.0, 0.95, 12), ("CEP", None, (0.5, 150.0), 200.0, 0.95, 12),
+    # faint δ Scuti are noisy: with a dozen, one star more or less moves the rate by 8 %
+    ("DSCT", "Single-mode", (0.02, 0.3), 800.0, 0.8, 24),
 ])
-def test_lomb_scargle_recovers_pulsation_periods(ogle, label, subclass, search, days, rate) -> None:
+def test_lomb_scargle_recovers_pulsation_periods(ogle, label, subclass, search, days, rate,
+                                                 n) -> None:
     """The highest Lomb-Scargle peak of a pulsator is its simulated period (within 1 %)."""
-    curves = _of(ogle, label, subclass)[:12]
+    sample = ogle if n <= 12 else simulate_curves(2 * n, "ogle", seed=11, classes=[label])
+    curves = _of(sample, label, subclass)[:n]
     hits = [abs(lomb_scargle_period(*_first_season(c, days), *search) / c.params["period"] - 1)
             < 0.01 for c in curves]
-    assert len(curves) >= 6 and np.mean(hits) >= rate
+    assert len(curves) >= n // 2 and np.mean(hits) >= rate
 
 
 def test_lomb_scargle_finds_contact_binaries_at_half_or_full_period(ogle) -> None:

@@ -18,6 +18,7 @@ from training.simulator import physics as ph
 from training.simulator import population as popmod
 from training.simulator import shapes
 from training.simulator.cadence import CADENCES, EXTINCTION_RATIO, Cadence, get_cadence
+from training.simulator.noise import flux_noise_mag
 
 CHUNK = 500
 #: A star enters the simulated catalogue when its amplitude is at least this many sigma.
@@ -167,7 +168,7 @@ def _simulate_chunk(
                 + pop["extinction_v"] * EXTINCTION_RATIO[band])
         true = mean[seg] + shapes.render(label, pop, seg, t, band)
         err = cad.noise(band, true, rng)
-        mag = true + err * rng.normal(0.0, 1.0, true.size)
+        mag = true + flux_noise_mag(err, rng)
         outlier = rng.random(true.size) < _OUTLIER_RATE
         mag[outlier] += rng.normal(0.0, 0.3, int(outlier.sum()))
         bounds = np.cumsum(counts)[:-1]
