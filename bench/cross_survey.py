@@ -14,8 +14,12 @@ settings), one row per set and band:
   occur among true or predicted labels, so predicting DSCT, absent here, costs F1).
 
 Chance level for reference: recall 1/K for a K-class model (0.2 with five classes); macro
-F1 of a uniform guess on EROS is about 0.2. Real data is read from `--data` and never copied
-into the project. Not a unit test: never run under pytest.
+F1 of a uniform guess on EROS is about 0.19. The `chanceF1` column is the macro F1 of a
+guess that keeps the model's own predicted class mix but ignores the curves (per class
+2·p·q/(p + q), p and q the true and predicted shares): a model whose labels carry
+information about the stars beats it, one that only learnt a class mix does not. Real data
+is read from `--data` and never copied into the project. Not a unit test: never run under
+pytest.
 """
 
 from __future__ import annotations
@@ -82,9 +86,11 @@ def score(run: str, dirs: dict[str, Path], limit: int, seed: int) -> list[dict[s
         for band in bands:
             chosen = subsample([c for c in curves if c.band == band], limit, seed)
             r = evaluate_curves(run, chosen)
-            predicted = np.array(r["confusion_matrix"]).sum(axis=0)
+            confusion = np.array(r["confusion_matrix"])
+            predicted = confusion.sum(axis=0)
             rows.append({
                 "set": f"{name} ({band})", "n": r["n_curves"], "macro_f1": r["macro_f1"],
+                "chance_macro_f1": shuffled_macro_f1(confusion),
                 "accuracy": r["accuracy"], "roc_auc_ovo": r["roc_auc_ovo"],
                 "roc_auc_ovr": r["roc_auc_ovr"], "ece": r["ece"],
                 "recall": {c: v for c, v in r["per_class_recall"].items() if v is not None},
@@ -94,18 +100,33 @@ def score(run: str, dirs: dict[str, Path], limit: int, seed: int) -> list[dict[s
     return rows
 
 
+def shuffled_macro_f1(confusion: np.ndarray) -> float | None:
+    """Macro F1 of predictions with the same class mix drawn independently of the truth.
+
+    None for single-class sets, where recall against 1/K is the comparison that means
+    something (there, any guess with the same mix scores the model's own F1).
+    """
+    total = confusion.sum()
+    if total == 0 or np.count_nonzero(confusion.sum(axis=1)) < 2:
+        return None
+    true_share, predicted_share = confusion.sum(axis=1) / total, confusion.sum(axis=0) / total
+    present = (true_share > 0) | (predicted_share > 0)
+    p, q = true_share[present], predicted_share[present]
+    return float(np.mean(2 * p * q / (p + q)))
+
+
 def print_table(run: str, rows: list[dict[str, Any]]) -> None:
     def f(value: float | None) -> str:
         return "  null" if value is None else f"{value:6.3f}"
 
     print(f"\nmodel {run}")
-    print(f"{'set':<20} {'n':>5} {'macroF1':>7} {'acc':>6} {'ROCovo':>6} {'ECE':>6}  "
-          "recall per true class | predicted mix")
+    print(f"{'set':<20} {'n':>5} {'macroF1':>7} {'chanceF1':>8} {'acc':>6} {'ROCovo':>6} "
+          f"{'ECE':>6}  recall per true class | predicted mix")
     for r in rows:
         recall = " ".join(f"{c}={v:.2f}" for c, v in r["recall"].items())
         mix = " ".join(f"{c}={n}" for c, n in r["predicted"].items())
-        print(f"{r['set']:<20} {r['n']:>5} {f(r['macro_f1']):>7} {f(r['accuracy'])} "
-              f"{f(r['roc_auc_ovo'])} {f(r['ece'])}  {recall} | {mix}")
+        print(f"{r['set']:<20} {r['n']:>5} {f(r['macro_f1']):>7} {f(r['chance_macro_f1']):>8} "
+              f"{f(r['accuracy'])} {f(r['roc_auc_ovo'])} {f(r['ece'])}  {recall} | {mix}")
 
 
 def main() -> None:
