@@ -162,10 +162,19 @@ def delete_topics(bootstrap: str, names: list[str], timeout_s: float = 10.0) -> 
 def produce_all(
     bootstrap: str, topic: str, values: list[bytes], keys: list[bytes] | None = None
 ) -> None:
-    """Produce `values` (in order, round-robin over partitions) and wait for every delivery."""
+    """Produce `values` in order and wait for every delivery.
+
+    Without keys, message i goes to partition i mod n explicitly: librdkafka's sticky
+    partitioner would put a small keyless batch on one partition and leave the others
+    empty (their committed offset then stays OFFSET_INVALID), at random.
+    """
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    n_partitions = len(producer.list_topics(topic, timeout=10).topics[topic].partitions)
     for i, value in enumerate(values):
-        producer.produce(topic, value=value, key=None if keys is None else keys[i])
+        if keys is None:
+            producer.produce(topic, value=value, partition=i % n_partitions)
+        else:
+            producer.produce(topic, value=value, key=keys[i])
     remaining = producer.flush(30)
     assert remaining == 0, f"{remaining} of {len(values)} messages to {topic} not delivered"
 
