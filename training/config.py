@@ -50,6 +50,9 @@ class TrainingConfig:
     filters: int = 16
     kernel_size: int = 6
     fc_units: int = 200
+    # Period-free statistics of the magnitude distribution beside the sequence, computed
+    # inside the graph (classifier/summary.py): cadence-robust evidence for new surveys.
+    summary_features: bool = False
     # Optimisation.
     epochs: int = 40
     batch_size: int = 128

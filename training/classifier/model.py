@@ -19,6 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.classifier.summary import SequenceSummary, SummaryScaling
+
+SUMMARY_UNITS = 64
+
 
 class InputScaling(nn.Module):
     """log1p on Δt, then a fixed per-channel divisor (buffers, part of the exported graph)."""
@@ -57,6 +61,7 @@ class VariableStarCNN(nn.Module):
         filters: int = 16,
         kernel_size: int = 6,
         fc_units: int = 200,
+        summary: bool = False,
     ) -> None:
         super().__init__()
         self.scaling = InputScaling()
@@ -78,9 +83,21 @@ class VariableStarCNN(nn.Module):
                     f"{kernel_size}; use fewer blocks or longer sequences"
                 )
         self.features = nn.Sequential(*blocks)
+        # Optional period-free statistics beside the sequence (summary.py), through a small
+        # layer of their own before they meet the convolutional features.
+        self.summary: SequenceSummary | None = None
+        self.summary_scaling: SummaryScaling | None = None
+        self.summary_net: nn.Module | None = None
+        extra = 0
+        if summary:
+            self.summary = SequenceSummary()
+            self.summary_scaling = SummaryScaling(SequenceSummary.n_features)
+            self.summary_net = nn.Sequential(
+                nn.Linear(SequenceSummary.n_features, SUMMARY_UNITS), nn.ReLU())
+            extra = SUMMARY_UNITS
         self.head = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(in_channels * size, fc_units),
+            nn.Linear(in_channels * size + extra, fc_units),
             nn.ReLU(),
             nn.Linear(fc_units, n_classes),
         )
@@ -95,7 +112,12 @@ class VariableStarCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 2, L) raw (Δt, Δm) → (N, n_classes) logits."""
-        return self.head(self.features(self.scaling(x)))
+        learnt = self.features(self.scaling(x)).flatten(1)
+        if self.summary is not None:
+            assert self.summary_scaling is not None and self.summary_net is not None
+            stats = self.summary_net(self.summary_scaling(self.summary(x)))
+            learnt = torch.cat([learnt, stats], dim=1)
+        return self.head(learnt)
 
 
 class ProbabilityModel(nn.Module):

@@ -123,6 +123,27 @@ def train_run(
     source: SyntheticSource | None = None,
 ) -> dict[str, Any]:
     """Run the whole method; returns the validation metrics written to RUN/metrics.json."""
+    curves = load_training_curves(data_dir, config.max_curves_per_class, config.seed)
+    sources = ([str(data_dir)] if isinstance(data_dir, str | Path)
+               else [str(d) for d in data_dir])
+    return train_on_curves(curves, sources, run_dir, config, generator_dir, settings,
+                           progress, source)
+
+
+def train_on_curves(
+    curves: Sequence[LightCurve],
+    sources: Sequence[str],
+    run_dir: str | Path,
+    config: TrainingConfig,
+    generator_dir: str | Path | None = None,
+    settings: FeatureSettings | None = None,
+    progress: bool = True,
+    source: SyntheticSource | None = None,
+) -> dict[str, Any]:
+    """`train_run` on curves already in memory (e.g. one fold of a cross-survey benchmark).
+
+    `sources` names where the curves came from, for messages and the model card.
+    """
     from training.classifier.export import export_run, onnx_probabilities
     from training.classifier.metrics import summary
     from training.classifier.plots import plot_confusion
@@ -132,9 +153,8 @@ def train_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     settings = settings or FeatureSettings()
     config.save(run_dir)
-    curves = load_training_curves(data_dir, config.max_curves_per_class, config.seed)
-    sources = ([str(data_dir)] if isinstance(data_dir, str | Path)
-               else [str(d) for d in data_dir])
+    sources = list(sources)
+    curves = list(curves)
     train, val = prepare_data(curves, config, settings, source=", ".join(sources))
     attach_views(train, [curves[i] for i in train.source_index],  # type: ignore[union-attr]
                  config, settings, config.seed)

@@ -90,7 +90,7 @@ def seed_everything(seed: int) -> None:
 def build_model(config: TrainingConfig, n_classes: int, length: int) -> VariableStarCNN:
     return VariableStarCNN(n_classes, length=length, n_blocks=config.n_blocks,
                            filters=config.filters, kernel_size=config.kernel_size,
-                           fc_units=config.fc_units)
+                           fc_units=config.fc_units, summary=config.summary_features)
 
 
 def train_classifier(
@@ -118,6 +118,10 @@ def train_classifier(
 
     model = build_model(config, n_classes, train.x.shape[-1])
     model.scaling.fit(train.x, train.lengths)
+    if model.summary_scaling is not None:
+        from training.classifier.summary import summary_statistics
+
+        model.summary_scaling.fit(summary_statistics(train.x))
     model.to(device)
     weights = class_weights(train.y, n_classes)
     loss_real = make_loss(config.loss_real, weights, config.focal_gamma).to(device)

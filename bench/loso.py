@@ -1,0 +1,187 @@
+"""Leave-one-survey-out science table over the shared real sets (training/crosssurvey/loso.py).
+
+    python bench/loso.py [--data ../shared/data] [--workdir xs] [--surveys CRTS,EROS-1]
+        [--cnn NAME=key=value,key=value ...] [--no-forest] [--sim-per-class N]
+        [--max-train-per-group 400] [--max-test-per-class 300] [--truncate 0,100,40,20]
+        [--write-selection SEL.csv] [--upsilon PREDS.csv] [--json OUT.json]
+
+Imports every shared set once into WORKDIR (`training import`'s code), then for each survey
+trains each method on the other surveys (plus `--sim-per-class` simulated stars per class
+and cadence: ogle, lsst, sparse) and scores it on the left-out survey at every truncation.
+Methods: the period-free feature forest (`forest`) and any number of CNN recipes
+(`--cnn NAME=overrides`: `training train --preset quick` plus the overrides; default one
+single one-loss model, `cnn=mode=one-loss,ensemble_members=1`). `--write-selection` writes
+the test curves as a light-curve directory and a selection CSV for `bench/peer_upsilon.py`;
+`--upsilon PREDS.csv` adds that script's predictions as a column. Not a unit test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from broker_plugin.features import featurise_batch  # noqa: E402
+from broker_plugin.lightcurve import CLASSES, LightCurve  # noqa: E402
+from training.crosssurvey import loso  # noqa: E402
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def forest_method(seed: int) -> loso.Method:
+    from training.crosssurvey.forest import FeatureForest
+
+    def fit(train: Sequence[LightCurve], fold: str) -> loso.Predictor:
+        return FeatureForest(CLASSES, seed=seed, n_jobs=2).fit(train).predict_proba
+
+    return fit
+
+
+def cnn_method(name: str, overrides: list[str], workdir: Path) -> loso.Method:
+    from broker_plugin.model_card import load_model_dir
+    from training.classifier.export import onnx_probabilities
+    from training.classifier.run import train_on_curves
+    from training.config import resolve_config
+
+    config = resolve_config("quick", overrides=["ensemble_members=1", "mode=one-loss",
+                                                *overrides])
+
+    def fit(train: Sequence[LightCurve], fold: str) -> loso.Predictor:
+        run = workdir / "runs" / name / fold.replace("/", "_")
+        train_on_curves(train, [f"shared sets without {fold}"], run, config, progress=False)
+        onnx_path, card = load_model_dir(run)
+        index = [card.classes.index(c) if c in card.classes else -1 for c in CLASSES]
+
+        def predict(curves: Sequence[LightCurve]) -> np.ndarray:
+            p = onnx_probabilities(onnx_path, featurise_batch(curves, card.features).x)
+            return np.stack([p[:, i] if i >= 0 else np.zeros(len(p)) for i in index], axis=1)
+
+        return predict
+
+    return fit
+
+
+def simulated(n_per_class: int, seed: int) -> list[LightCurve]:
+    from training.simulator.simulate import simulate_curves
+
+    if n_per_class <= 0:
+        return []
+    return [c.with_(survey=f"sim-{cadence}") for k, cadence in enumerate(("ogle", "lsst",
+                                                                          "sparse"))
+            for c in simulate_curves(n_per_class, cadence, seed=seed + k)]
+
+
+def write_selection(folds: Sequence[loso.Fold], workdir: Path, path: Path) -> None:
+    """Test curves as a light-curve directory, and `set,dir,path,object_id,band,label` rows."""
+    from broker_plugin.lightcurve_dir import LightCurveDirWriter
+
+    target = workdir / "selection"
+    rows = []
+    with LightCurveDirWriter(target, "lc") as writer:
+        for fold in folds:
+            for curve in fold.test:
+                rel = writer.add(curve.with_(meta={}))
+                rows.append([fold.left_out, str(target), rel, curve.object_id,
+                             curve.band or "", curve.label])
+    with path.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["set", "dir", "path", "object_id", "band", "label"])
+        out.writerows(rows)
+
+
+def upsilon_predictions(path: Path, folds: Sequence[loso.Fold],
+                        truncations: Sequence[int]) -> list[loso.Predictions]:
+    """bench/peer_upsilon.py's PREDS.csv as Predictions over the same folds."""
+    with path.open() as handle:
+        found = {(r["set"], r["object_id"], r["band"], int(r["truncate"])): r["predicted"]
+                 for r in csv.DictReader(handle)}
+    out = []
+    for fold in folds:
+        for n in truncations:
+            keys = [(fold.left_out, c.object_id, c.band or "", n) for c in fold.test]
+            have = [k in found for k in keys]
+            if not any(have):
+                continue
+            test = [c for c, h in zip(fold.test, have, strict=True) if h]
+            y = np.array([CLASSES.index(c.label) for c in test])
+            pred = np.array([CLASSES.index(found[k]) if found[k] in CLASSES else len(CLASSES)
+                             for k, h in zip(keys, have, strict=True) if h])
+            out.append(loso.Predictions("upsilon", fold.left_out, n, y, None, pred))
+    return out
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    def f(v: Any) -> str:
+        return "  -  " if v is None else f"{v:5.3f}"
+
+    print(f"{'method':<14} {'left out':<12} {'trunc':>5} {'n':>5} {'F1':>5} {'ROC':>5}  "
+          "recall | predicted")
+    for r in sorted(rows, key=lambda r: (r["left_out"] == "ALL", r["left_out"], r["truncate"],
+                                         r["method"])):
+        recall = " ".join(f"{c}={v:.2f}" for c, v in r["recall"].items())
+        mix = " ".join(f"{c}={n}" for c, n in r["predicted"].items())
+        print(f"{r['method']:<14} {r['left_out']:<12} {r['truncate']:>5} {r['n']:>5} "
+              f"{f(r['macro_f1'])} {f(r['roc_auc_ovo'])}  {recall} | {mix}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--workdir", type=Path, default=Path("xs"))
+    parser.add_argument("--surveys", default="", help="comma-separated; default: all")
+    parser.add_argument("--cnn", action="append", default=[],
+                        help="NAME=key=value,key=value (repeatable)")
+    parser.add_argument("--no-forest", action="store_true")
+    parser.add_argument("--sim-per-class", type=int, default=0)
+    parser.add_argument("--max-train-per-group", type=int, default=400)
+    parser.add_argument("--max-test-per-class", type=int, default=300)
+    parser.add_argument("--truncate", default="0,100,40,20")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write-selection", type=Path, default=None)
+    parser.add_argument("--upsilon", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    from training.crosssurvey.shared_sets import import_shared, load_shared
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    curves = load_shared(import_shared(args.data, args.workdir / "sets"))
+    truncations = [int(t) for t in args.truncate.split(",")]
+    surveys = [s for s in args.surveys.split(",") if s] or None
+    folds = loso.make_folds(curves, surveys, args.max_train_per_group,
+                            args.max_test_per_class, args.seed)
+    for fold in folds:
+        say(f"fold {fold.left_out}: train {len(fold.train)} real curves, test {len(fold.test)}")
+    if args.write_selection:
+        write_selection(folds, args.workdir, args.write_selection)
+        say(f"wrote {args.write_selection}")
+    methods: dict[str, loso.Method] = {}
+    if not args.no_forest:
+        methods["forest"] = forest_method(args.seed)
+    for spec in args.cnn or ["cnn="]:
+        name, _, overrides = spec.partition("=")
+        methods[name] = cnn_method(name, [o for o in overrides.split(",") if o], args.workdir)
+    extra = simulated(args.sim_per_class, args.seed)
+    predictions = loso.run_folds(folds, methods, extra, truncations, say)
+    if args.upsilon:
+        predictions += upsilon_predictions(args.upsilon, folds, truncations)
+    rows = loso.table(predictions)
+    print_rows(rows)
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                         "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
