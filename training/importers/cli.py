@@ -1,4 +1,5 @@
-"""`training import ogle|eros1|sdss-rrlyr SRC OUT`: real survey data into light-curve directories.
+"""`training import ogle|eros1|sdss-rrlyr|crts|debosscher SRC OUT`: real survey data into
+light-curve directories.
 
 Each command prints what it read, what it kept per label, what it skipped and why (counts per
 reason) and where it wrote; a bad SRC is one `error:` line naming the path and the fix.
@@ -12,7 +13,8 @@ import typer
 
 import_app = typer.Typer(
     name="import",
-    help="Convert real survey data (OGLE, EROS-1, SDSS Stripe 82) into light-curve directories.",
+    help="Convert real survey data (OGLE, EROS-1, SDSS Stripe 82, CRTS, Debosscher 2007) into "
+    "light-curve directories.",
     no_args_is_help=True,
 )
 
@@ -84,6 +86,38 @@ def sdss_rrlyr(
     from training.importers.sdss_rrlyr import import_sdss_rrlyr
 
     print_report(import_sdss_rrlyr(src, out, overwrite=overwrite, progress=not quiet))
+
+
+@import_app.command("crts")
+def crts(
+    src: Path = typer.Argument(
+        ..., help="CRTS train_lc.tar.gz (members train/<CSS id>-<class>.csv; streamed), or its "
+        "folder."),
+    out: Path = _OUT,
+    overwrite: bool = _OVERWRITE,
+    quiet: bool = _QUIET,
+) -> None:
+    """CRTS (Drake 2014) variables, band V (unfiltered); other classes kept unlabelled."""
+    from training.importers.crts import import_crts
+    from training.importers.report import print_report
+
+    print_report(import_crts(src, out, overwrite=overwrite, progress=not quiet))
+
+
+@import_app.command("debosscher")
+def debosscher(
+    src: Path = typer.Argument(
+        ..., help="Debosscher 2007 vosource_xml.tar.gz (members debosscher/<id>.xml; streamed), "
+        "or its folder."),
+    out: Path = _OUT,
+    overwrite: bool = _OVERWRITE,
+    quiet: bool = _QUIET,
+) -> None:
+    """Debosscher 2007: Hipparcos (Hp) and OGLE-II (I) by epoch; other classes kept unlabelled."""
+    from training.importers.debosscher import import_debosscher
+    from training.importers.report import print_report
+
+    print_report(import_debosscher(src, out, overwrite=overwrite, progress=not quiet))
 
 
 def _parse_map(items: list[str]) -> dict[str, str]:
