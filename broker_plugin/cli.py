@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
@@ -15,6 +16,9 @@ from broker_plugin.features import featurise_batch
 from broker_plugin.http_server import DEFAULT_METRICS_PORT
 from broker_plugin.lightcurve_dir import read_lightcurve_dir
 from broker_plugin.serving.config import DEFAULT_LAG_INTERVAL_S
+
+if TYPE_CHECKING:
+    from broker_plugin.serving.capture import CaptureSummary
 
 app = typer.Typer(
     name="broker-plugin",
@@ -236,6 +240,126 @@ def classify(
         f"{summary.classified} classified -> {out}; {summary.rejected} rejected"
         + (f" -> {summary.rejects_path}" if summary.rejected else "")
     )
+
+
+@app.command()
+def capture(
+    inputs: list[Path] = typer.Argument(
+        None, help="Alert files (.avro containers, wire-format dumps) or directories of them."
+    ),
+    out: Path = typer.Option(..., "--out", help="Light-curve directory to write."),
+    bootstrap_servers: str | None = typer.Option(
+        None, envvar=_env("BOOTSTRAP_SERVERS"), help="Kafka: bootstrap servers (with --topic)."
+    ),
+    topic: list[str] = typer.Option(
+        [], "--topic", help="Kafka: topic(s) to read instead of files; repeat or comma-separate."
+    ),
+    group_id: str | None = typer.Option(
+        None,
+        help="Kafka: consumer group (resume from, then commit, its offsets); "
+        "default: no group, every partition from the beginning.",
+    ),
+    max_messages: int | None = typer.Option(None, help="Kafka: stop after N messages."),
+    idle_timeout_s: float | None = typer.Option(
+        None, help="Kafka: stop after S seconds without a message (the topic is drained)."
+    ),
+    kafka_setting: list[str] = typer.Option(
+        [],
+        "--kafka-setting",
+        "-X",
+        envvar=_env("KAFKA_SETTINGS"),
+        help="librdkafka key=value pass-through (SASL/SSL...); repeatable.",
+    ),
+    sasl_password: str | None = typer.Option(
+        None,
+        envvar=_env("SASL_PASSWORD"),
+        help="sasl.password (prefer the env var: it stays out of the process list).",
+    ),
+    schema_registry_url: str | None = typer.Option(
+        None, envvar=_env("SCHEMA_REGISTRY_URL"), help="Confluent schema registry URL."
+    ),
+    schema_dir: Path | None = typer.Option(
+        None, envvar=_env("SCHEMA_DIR"), help="Directory of .avsc schemas (instead of a registry)."
+    ),
+    min_points: int = typer.Option(2, help="Leave out curves with fewer points."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a directory in --out."),
+    batch_size: int = typer.Option(500, help="Alerts decoded per batch."),
+) -> None:
+    """Write the histories in alerts (files or a Kafka topic) as a light-curve directory.
+
+    One curve per object and band: the union of the points of all its alerts, one row per
+    epoch, in time order; manifest columns object_id, band, survey, n_alerts (no labels).
+    For `training simulate --cadence-from DIR` or as training data in the target cadence.
+    """
+    from broker_plugin.serving.capture import CaptureError, capture_files, capture_kafka
+    from broker_plugin.serving.config import parse_kafka_settings, split_topics
+    from broker_plugin.serving.service import make_decoder
+
+    topics = split_topics(topic)
+    if topics and inputs:
+        raise CaptureError(
+            "give alert files or --topic, not both; capture them in two runs into two --out"
+        )
+    if not topics and not inputs:
+        raise CaptureError(
+            "nothing to read: give alert files/directories, or --bootstrap-servers and --topic"
+        )
+    if topics and not bootstrap_servers:
+        raise CaptureError(
+            "--topic needs --bootstrap-servers HOST:PORT (or BROKER_PLUGIN_BOOTSTRAP_SERVERS)"
+        )
+    decoder = make_decoder(schema_registry_url, schema_dir)
+    settings = parse_kafka_settings(kafka_setting)
+    if sasl_password:
+        settings["sasl.password"] = sasl_password
+    if topics and bootstrap_servers:
+        summary = capture_kafka(
+            bootstrap_servers,
+            topics,
+            decoder,
+            out,
+            group_id=group_id,
+            max_messages=max_messages,
+            idle_timeout_s=idle_timeout_s,
+            kafka_settings=settings,
+            min_points=min_points,
+            batch_size=batch_size,
+            overwrite=overwrite,
+            progress=True,
+        )
+    else:
+        summary = capture_files(
+            inputs,
+            decoder,
+            out,
+            min_points=min_points,
+            batch_size=batch_size,
+            overwrite=overwrite,
+            progress=True,
+        )
+    _print_capture(summary)
+
+
+def _print_capture(summary: CaptureSummary) -> None:
+    table = Table(title=f"{summary.out}: {summary.curves} curves of {summary.objects} objects")
+    for column in ("band", "curves", "points", "median points", "median Δt (d)", "same night"):
+        table.add_column(column, justify="right")
+    for band, s in summary.bands.items():
+        table.add_row(
+            band, str(s.curves), str(s.points), f"{s.median_points:.0f}",
+            f"{s.median_dt:.3g}", f"{s.same_night:.0%}",
+        )
+    console.print(table)
+    skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(summary.skipped.items()))
+    console.print(
+        f"read {summary.messages} messages from {summary.source} ({summary.stopped_by}): "
+        f"{summary.alerts} alerts merged, {summary.points} points written; "
+        f"skipped: {skipped or 'none'}; {summary.short_curves} curves under --min-points "
+        f"left out -> {summary.out}",
+        highlight=False,
+    )
+    for note in summary.notes:
+        console.print(f"[yellow]warning:[/] {note}", highlight=False)
 
 
 @app.command()

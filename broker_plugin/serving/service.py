@@ -32,6 +32,21 @@ def make_schema_source(registry_url: str | None, schema_dir: Path | None) -> Any
     return decoding.default_schema_source() if hasattr(decoding, "default_schema_source") else None
 
 
+def make_decoder(
+    registry_url: str | None = None, schema_dir: Path | None = None, survey: str | None = None
+) -> Any:
+    """The `AlertDecoder` of `run`, `classify` and `capture`, its schema source from options."""
+    from broker_plugin.decoding import AlertDecoder
+
+    if registry_url and schema_dir is not None:
+        raise ConfigError(
+            "both --schema-registry-url and --schema-dir given; choose one schema source"
+        )
+    source = make_schema_source(registry_url, schema_dir)
+    kwargs = {"survey": survey} if survey else {}
+    return AlertDecoder(source, **kwargs)
+
+
 def make_pipeline(
     model_dir: Path,
     registry_url: str | None = None,
@@ -40,13 +55,8 @@ def make_pipeline(
     survey: str | None = None,
 ) -> AlertPipeline:
     """Decoder + classifier for one model; the same object serves run, classify and bench."""
-    from broker_plugin.decoding import AlertDecoder
-
     classifier = Classifier(model_dir, threads=threads)
-    source = make_schema_source(registry_url, schema_dir)
-    kwargs = {"survey": survey} if survey else {}
-    decoder = AlertDecoder(source, **kwargs)
-    return AlertPipeline(decoder, classifier)
+    return AlertPipeline(make_decoder(registry_url, schema_dir, survey), classifier)
 
 
 def output_schema() -> dict[str, Any]:
