@@ -144,11 +144,14 @@ def main() -> None:
     parser.add_argument("--cnn", action="append", default=[],
                         help="NAME=key=value,key=value (repeatable)")
     parser.add_argument("--no-forest", action="store_true")
+    parser.add_argument("--no-cnn", action="store_true", help="the forest (and peers) only")
     parser.add_argument("--sim-per-class", type=int, default=0)
     parser.add_argument("--max-train-per-group", type=int, default=400)
     parser.add_argument("--max-test-per-class", type=int, default=300)
     parser.add_argument("--truncate", default="0,100,40,20")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tag", default="default",
+                        help="name of the prediction cache under WORKDIR/predictions (reused)")
     parser.add_argument("--write-selection", type=Path, default=None)
     parser.add_argument("--upsilon", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
@@ -169,11 +172,12 @@ def main() -> None:
     methods: dict[str, loso.Method] = {}
     if not args.no_forest:
         methods["forest"] = forest_method(args.seed)
-    for spec in args.cnn or ["cnn="]:
+    for spec in [] if args.no_cnn else args.cnn or ["cnn="]:
         name, _, overrides = spec.partition("=")
         methods[name] = cnn_method(name, [o for o in overrides.split(",") if o], args.workdir)
     extra = simulated(args.sim_per_class, args.seed)
-    predictions = loso.run_folds(folds, methods, extra, truncations, say)
+    predictions = loso.run_folds(folds, methods, extra, truncations, say,
+                                 cache=args.workdir / "predictions" / args.tag)
     if args.upsilon:
         predictions += upsilon_predictions(args.upsilon, folds, truncations)
     rows = loso.table(predictions)

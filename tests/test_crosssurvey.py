@@ -136,3 +136,17 @@ def test_feature_forest_learns_amplitude_classes() -> None:
     p = FeatureForest(CLASSES, n_estimators=50).fit(train).predict_proba(test)
     predicted = [CLASSES[i] for i in p.argmax(1)]
     assert predicted == [c.label for c in test]
+
+
+def test_structure_function_sees_the_timescale_on_any_cadence() -> None:
+    """Uncorrelated at lags far beyond the period, correlated at lags well within it."""
+    nights = np.repeat(np.arange(80.0), 3) + np.tile([0.0, 0.02, 0.3], 80)
+    rrlyr = LightCurve("r", nights, 0.4 * np.sin(2 * np.pi * nights / 0.55), np.full(240, 0.01))
+    lpv = LightCurve("l", nights, 1.0 * np.sin(2 * np.pi * nights / 200.0), np.full(240, 0.01))
+    stats = summary_statistics(featurise_batch([rrlyr, lpv], FeatureSettings.unfiltered()).x)
+    days = NAMES.index("sf_1.5_5d")
+    visit = NAMES.index("sf_0_0.04d")
+    assert stats[1, days] < 0.05 < 0.5 < stats[0, days]  # LPV correlated over days, RRL not
+    assert stats[0, visit] < 0.1  # 30 minutes is short even for an RR Lyrae
+    assert NAMES.index("sf_over_150d") == len(NAMES) - 1
+    assert stats[0, -1] == -1.0  # 80 nights: no pair 150 days apart

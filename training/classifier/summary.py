@@ -32,11 +32,22 @@ from torch import nn
 NIGHT_GAP_DAYS = 0.5
 SAME_NIGHT_DAYS = 0.1
 _EPS = 1e-6
+#: Time-lag bins of the structure function [days]: within a visit, within a night, the next
+#: night, days, weeks, months, seasons.
+LAG_EDGES: tuple[float, ...] = (0.0, 0.04, 0.15, 0.5, 1.5, 5.0, 15.0, 50.0, 150.0, 1e9)
+#: Pairs (i, i + k) for these k: every pair up to a few steps, then a geometric selection,
+#: so long lags are reached on dense curves without an O(n²) pair table.
+PAIR_STEPS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
+#: Value of a structure-function bin with no pair in it.
+EMPTY_BIN = -1.0
+_LAG_NAMES = tuple(f"sf_{lo:g}_{hi:g}d" for lo, hi in zip(LAG_EDGES[:-2], LAG_EDGES[1:-1],
+                                                           strict=True)) + (
+    f"sf_over_{LAG_EDGES[-2]:g}d",)
 NAMES: tuple[str, ...] = (
     "log_amplitude", "log_std", "skewness", "kurtosis", "median_minus_mean",
     "beyond_1std", "ratio_40_60", "ratio_30_70", "ratio_25_75", "ratio_20_80",
     "ratio_10_90", "median_position", "log_von_neumann", "night_to_night",
-    "has_night_pairs", "intra_night", "has_intra_night_pairs",
+    "has_night_pairs", "intra_night", "has_intra_night_pairs", *_LAG_NAMES,
 )
 
 
@@ -61,6 +72,35 @@ class SequenceSummary(nn.Module):
         self.register_buffer(
             "quantiles", torch.tensor([0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75,
                                        0.8, 0.9, 0.95]))
+        self.register_buffer("lag_edges", torch.tensor(LAG_EDGES))
+
+    def structure_function(self, time: torch.Tensor, mag: torch.Tensor, valid: torch.Tensor,
+                           var: torch.Tensor) -> torch.Tensor:
+        """mean((m_j − m_i)²) / 2σ² per lag bin over pairs (i, i + k), k in PAIR_STEPS.
+
+        1 means the magnitudes are uncorrelated at that lag (noise, or a period much
+        shorter than the lag), near 0 strongly correlated (a slow variable), above 1
+        anti-correlated (about half a period). A bin without pairs gets EMPTY_BIN. The
+        timescale of the variability shows without any period search, on any cadence
+        that has pairs at the lag.
+        """
+        n_bins = self.lag_edges.numel() - 1
+        sums = torch.zeros(time.shape[0], n_bins, dtype=mag.dtype, device=mag.device)
+        counts = torch.zeros_like(sums)
+        for step in PAIR_STEPS:
+            if step >= time.shape[1]:
+                break
+            lag = (time[:, step:] - time[:, :-step]).to(mag.dtype)
+            both = valid[:, step:] & valid[:, :-step]
+            square = (mag[:, step:] - mag[:, :-step]) ** 2
+            bins = (lag.unsqueeze(-1) >= self.lag_edges[1:-1]).sum(dim=-1)
+            onehot = (bins.unsqueeze(-1) == torch.arange(n_bins, device=mag.device)) & \
+                both.unsqueeze(-1)
+            weight = onehot.to(mag.dtype)
+            sums = sums + (weight * square.unsqueeze(-1)).sum(dim=1)
+            counts = counts + weight.sum(dim=1)
+        value = sums / torch.clamp(counts, min=1.0) / (2 * var + _EPS)
+        return torch.where(counts > 0, value, torch.full_like(value, EMPTY_BIN))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dt, dm = x[:, 0], x[:, 1]
@@ -99,11 +139,17 @@ class SequenceSummary(nn.Module):
         intra_median = _masked_quantiles(dm.abs(), intra, median_quantile) / amplitude
         has_night = night.any(dim=1, keepdim=True).to(x.dtype)
         has_intra = intra.any(dim=1, keepdim=True).to(x.dtype)
+        # Times in float64: lags are differences of cumulative sums, and float32 sums done in
+        # another order (onnxruntime) would move pairs that sit on a bin edge.
+        dt64 = torch.where(pair_valid, dt, torch.zeros_like(dt)).to(torch.float64)
+        time = torch.cat([torch.zeros_like(dt64[:, :1]), torch.cumsum(dt64, 1)], 1)
+        lags = self.structure_function(time, mag, point_valid, var)
 
         features = torch.cat([
             torch.log10(amplitude), torch.log10(std), skew, kurt,
             (p50.unsqueeze(1) - mean) / std, beyond, ratios, median_position,
             torch.log10(von_neumann + _EPS), night_median, has_night, intra_median, has_intra,
+            lags,
         ], dim=1)
         # Curves with one point or a flat sequence would give inf/NaN: clamp to finite.
         return torch.nan_to_num(features, nan=0.0, posinf=10.0, neginf=-10.0).clamp(-50, 50)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,22 +135,41 @@ class Predictions:
 def run_folds(folds: Sequence[Fold], methods: dict[str, Method],
               extra_train: Sequence[LightCurve] = (),
               truncations: Sequence[int] = TRUNCATIONS,
-              say: Callable[[str], None] = lambda m: None) -> list[Predictions]:
-    """Fit every method on every fold (plus `extra_train`), predict every truncation."""
+              say: Callable[[str], None] = lambda m: None,
+              cache: Path | None = None) -> list[Predictions]:
+    """Fit every method on every fold (plus `extra_train`), predict every truncation.
+
+    With `cache`, each (method, fold)'s probabilities are kept in CACHE/<method>/<fold>.npz
+    and reused, so a long benchmark that stops half-way resumes where it was (delete the
+    folder after changing a method).
+    """
     out = []
     for fold in folds:
         train = [*fold.train, *extra_train]
         y_true = np.array([CLASSES.index(c.label) for c in fold.test])
         ids = [(c.object_id, c.band) for c in fold.test]
         for name, method in methods.items():
-            say(f"{fold.left_out}: fitting {name} on {len(train)} curves "
-                f"({len(fold.train)} real), testing on {len(fold.test)}")
-            predictor = method(train, fold.left_out)
+            stored = None if cache is None else cache / name / f"{_safe(fold.left_out)}.npz"
+            if stored is not None and stored.is_file():
+                saved = np.load(stored)
+                found = {int(k[1:]): saved[k] for k in saved.files}
+            else:
+                say(f"{fold.left_out}: fitting {name} on {len(train)} curves "
+                    f"({len(fold.train)} real), testing on {len(fold.test)}")
+                predictor = method(train, fold.left_out)
+                found = {n: predictor(truncate_all(fold.test, n)) for n in truncations}
+                if stored is not None:
+                    stored.parent.mkdir(parents=True, exist_ok=True)
+                    np.savez(stored, **{f"t{n}": p for n, p in found.items()})
             for n in truncations:
-                p = predictor(truncate_all(fold.test, n))
+                p = found[n]
                 out.append(Predictions(name, fold.left_out, n, y_true, p, p.argmax(axis=1),
                                        ids))
     return out
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
 
 
 def table(predictions: Sequence[Predictions]) -> list[dict[str, Any]]:
