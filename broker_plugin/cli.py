@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from broker_plugin.cli_support import run_app
+from broker_plugin.default_model import resolve_model_dir
 from broker_plugin.drift import DEFAULT_DRIFT_MIN_WINDOW, DEFAULT_DRIFT_WINDOW, DriftThresholds
 from broker_plugin.features import featurise_batch
 from broker_plugin.http_server import DEFAULT_METRICS_PORT
@@ -73,8 +74,9 @@ def run(
         ..., envvar=_env("DLQ_TOPIC"), help="Dead-letter topic for undecodable/invalid input."
     ),
     group_id: str = typer.Option(..., envvar=_env("GROUP_ID"), help="Kafka consumer group."),
-    model: Path = typer.Option(
-        ..., envvar=_env("MODEL"), help="Model directory (model.onnx + model_card.json)."
+    model: Path | None = typer.Option(
+        None, envvar=_env("MODEL"),
+        help="Model directory (model.onnx + model_card.json); default: the shipped model."
     ),
     schema_registry_url: str | None = typer.Option(
         None, envvar=_env("SCHEMA_REGISTRY_URL"), help="Confluent schema registry URL."
@@ -166,6 +168,7 @@ def run(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    model = resolve_model_dir(model)
     settings = parse_kafka_settings(kafka_setting)
     if sasl_password:
         settings["sasl.password"] = sasl_password
@@ -214,7 +217,8 @@ def classify(
     inputs: list[Path] = typer.Argument(
         ..., help="Alert files (.avro containers, wire-format dumps) or light-curve directories."
     ),
-    model: Path = typer.Option(..., envvar=_env("MODEL"), help="Model directory."),
+    model: Path | None = typer.Option(
+        None, envvar=_env("MODEL"), help="Model directory; default: the shipped model."),
     out: Path = typer.Option(..., "--out", help="Output file: .jsonl or .parquet."),
     rejects: Path | None = typer.Option(
         None, help="Where rejected inputs go (.jsonl); default: <out stem>.rejects.jsonl."
@@ -226,6 +230,8 @@ def classify(
     """Replay without Kafka: classify alert files or light curves, same code path as `run`."""
     from broker_plugin.serving.replay import classify_files
 
+    model = resolve_model_dir(model)
+    console.print(f"model: {model}", highlight=False)
     summary = classify_files(
         inputs,
         model,
