@@ -61,6 +61,9 @@ class PelsGenerator:
     examples: dict[str, np.ndarray]
     metrics: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
+    # Cadence templates (training.cadence_transfer) to observe synthetic curves at instead of
+    # the reference stars' epochs; set by the caller (training's `cadence_from`), not saved.
+    templates: Any = None
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -226,6 +229,7 @@ class PelsGenerator:
         batch = unfold(
             grid, period, reference, self.references, rng, self.config.max_points,
             self.config.cadence_window, self.config.min_window_points,
+            templates=self.templates,
         )
         return class_index, model_params, batch
 

@@ -7,15 +7,25 @@ the reference's errors. We observe it at the reference's own time stamps (a cont
 window of them) rather than at uniform random times, so that Δt carries the survey's real
 cadence and cannot tell synthetic from real curves. Everything here works on flat arrays for
 the whole batch (curve i owns a contiguous block): no Python loop per point or per curve.
+
+With cadence templates (`training.cadence_transfer`, the training config's `cadence_from`),
+curves are observed at a random template's epochs instead (a random contiguous run of at
+most `max_points` of them), with the reference's magnitude range moved into the template
+survey's magnitude window and that survey's errors at those magnitudes: the synthetic mask
+then learns the target survey's sampling.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from training.generator.references import ReferenceSet
+
+if TYPE_CHECKING:
+    from training.cadence_transfer import CadenceTemplates
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ def unfold(
     max_points: int,
     window: str = "cycles",
     min_points: int = 20,
+    templates: CadenceTemplates | None = None,
 ) -> SyntheticBatch:
     """Observe decoded grids (N, G) of normalised magnitude on the reference stars' own
     time stamps, so that synthetic Δt is real survey cadence (nightly runs, seasonal gaps).
@@ -68,8 +79,12 @@ def unfold(
     sparse survey would teach the classifier nothing) and capped at `max_points`; phases
     are (t − t_start)/P_i plus a random offset; magnitudes are scaled to the reference's
     robust range and given zero-mean Gaussian noise with the reference's error at each
-    kept observation.
+    kept observation. With `templates`, observed at cadence templates instead (module
+    docstring; `window` and `min_points` then do not apply).
     """
+    if templates is not None:
+        return unfold_on_templates(grid, period, reference, references, templates, rng,
+                                   max_points)
     n = grid.shape[0]
     period = np.asarray(period, dtype=np.float64)
     reference = np.asarray(reference, dtype=np.int64)
@@ -113,6 +128,42 @@ def unfold(
     return SyntheticBatch(
         time=time, mag=mag, err=err, sizes=sizes, reference=reference, cycles=cycles
     )
+
+
+def unfold_on_templates(
+    grid: np.ndarray,
+    period: np.ndarray,
+    reference: np.ndarray,
+    references: ReferenceSet,
+    templates: CadenceTemplates,
+    rng: np.random.Generator,
+    max_points: int,
+) -> SyntheticBatch:
+    """Observe decoded grids at random cadence templates (module docstring)."""
+    n = grid.shape[0]
+    period = np.asarray(period, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.int64)
+    chosen = templates.sample(n, rng)
+    u_start, start_phase = rng.uniform(0.0, 1.0, (2, n))
+    size = templates.size[chosen]
+    sizes = np.minimum(size, max_points).astype(np.int64)
+    first = templates.offset[chosen] + (u_start * (size - sizes + 1)).astype(np.int64)
+    index = block_index(first, sizes)
+    curve = np.repeat(np.arange(n), sizes)
+    time = templates.start[chosen][curve] + templates.epochs[index]
+    starts = np.cumsum(sizes) - sizes
+    t_first, t_last = time[starts], time[starts + sizes - 1]
+    phase = np.mod((time - t_first[curve]) / period[curve] + start_phase[curve], 1.0)
+    low, high = references.mag_low[reference], references.mag_high[reference]
+    relation = templates.relation_index[chosen]
+    window = np.array([templates.relations[int(r)].mag_range for r in relation]).reshape(n, 2)
+    level = 0.5 * (low + high)
+    shift = np.clip(level, window[:, 0], window[:, 1]) - level
+    mag = (low + shift)[curve] + interpolate_periodic(grid, curve, phase) * (high - low)[curve]
+    err = templates.quality[index] * templates.sigma(relation[curve], mag)
+    mag = mag + rng.standard_normal(curve.size) * err
+    return SyntheticBatch(time=time, mag=mag, err=err, sizes=sizes, reference=reference,
+                          cycles=(t_last - t_first) / period)
 
 
 def block_index(first: np.ndarray, sizes: np.ndarray) -> np.ndarray:

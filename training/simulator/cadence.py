@@ -91,6 +91,17 @@ class Cadence:
         x = 10.0 ** (0.4 * (mag - m5))
         return np.sqrt(self.floor**2 + (0.04 - gamma) * x + gamma * x**2)
 
+    def point_noise(
+        self, times: dict, band: str, mag: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Errors of the points `sample_times` drew in `band`, at true magnitudes `mag`
+        (cadences built from real surveys' epochs override it: training.cadence_transfer)."""
+        return self.noise(band, mag, rng)
+
+    def star_meta(self, times: dict, n: int) -> list[dict]:
+        """Extra manifest metadata per star from what `sample_times` drew (none here)."""
+        return [{} for _ in range(n)]
+
 
 #: Share of same-night second visits kept in OGLE-like curves (the rest are dropped).
 OGLE_REPEAT_PROBABILITY = 0.35

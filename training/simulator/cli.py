@@ -25,11 +25,17 @@ class SplitOptionError(UserError, ValueError):
 def simulate(
     out: Path = typer.Option(..., "--out", help="Output light-curve directory."),
     n_per_class: int = typer.Option(50, "--n-per-class", help="Stars per class."),
-    cadence: str = typer.Option("ogle", "--cadence", help="ogle, lsst or sparse."),
+    cadence: str | None = typer.Option(
+        None, "--cadence", help="ogle, lsst or sparse (default ogle). With --cadence-from it "
+        "only places the stars (distances, extinction)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (results are reproducible)."),
     classes: str = typer.Option(
         "CEP,DSCT,ECL,LPV,RRLYR", "--classes", help="Comma-separated classes to simulate."
     ),
+    cadence_from: list[Path] = typer.Option(
+        [], "--cadence-from", help="Light-curve directory whose epochs, bands, magnitude "
+        "window and error-vs-magnitude relation observe the stars (repeatable; labels not "
+        "needed). Each star takes every band of one random object of these directories."),
 ) -> None:
     """Simulate labelled light curves with physical parameters into a light-curve directory."""
     from rich.console import Console
@@ -39,19 +45,31 @@ def simulate(
     from training.simulator.simulate import iter_chunks, validate_options
 
     wanted = [c.strip() for c in classes.split(",") if c.strip()]
-    validate_options(n_per_class, cadence, wanted)
+    validate_options(n_per_class, cadence or "ogle", wanted)
+    templates = None
+    console = Console()
+    if cadence_from:
+        from training.cadence_transfer import load_cadence_templates
+
+        templates = load_cadence_templates(cadence_from)
+        cad = templates.cadence(cadence)
+        mapping = ", ".join(f"{b or '(none)'}→{s}" for b, s in cad.band_map)
+        console.print(f"cadence from {len(templates)} curves of {', '.join(templates.surveys)}: "
+                      f"bands {mapping}; {cad.selection_band} window "
+                      f"{cad.bright_limit:.1f}–{cad.faint_limit:.1f} mag")
     start = time.perf_counter()
     n_curves = 0
     columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns) as bar, LightCurveDirWriter(out, decimals=STORED_DECIMALS) as writer:
-        task = bar.add_task(f"simulating {cadence} stars", total=n_per_class * len(wanted))
-        for chunk in iter_chunks(n_per_class, cadence, seed, wanted):
+        name = "template-cadence" if templates is not None else cadence or "ogle"
+        task = bar.add_task(f"simulating {name} stars", total=n_per_class * len(wanted))
+        for chunk in iter_chunks(n_per_class, cadence, seed, wanted, templates=templates):
             writer.write(chunk.curves)
             n_curves += len(chunk.curves)
             bar.advance(task, chunk.n_objects)
         manifest = writer.close()
-    Console().print(f"wrote {n_curves} curves ({n_per_class} stars x {len(wanted)} classes) "
+    console.print(f"wrote {n_curves} curves ({n_per_class} stars x {len(wanted)} classes) "
                     f"to {manifest} in {time.perf_counter() - start:.1f} s")
 
 

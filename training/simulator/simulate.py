@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from training.simulator import population as popmod
 from training.simulator import shapes
 from training.simulator.cadence import CADENCES, EXTINCTION_RATIO, Cadence, get_cadence
 from training.simulator.noise import flux_noise_mag
+
+if TYPE_CHECKING:
+    from training.cadence_transfer import CadenceTemplates
 
 CHUNK = 500
 #: A star enters the simulated catalogue when its amplitude is at least this many sigma.
@@ -41,10 +45,11 @@ class SimulatedChunk:
 
 def simulate_curves(
     n_per_class: int,
-    cadence: str = "ogle",
+    cadence: str | None = None,
     seed: int = 0,
     classes: Sequence[str] = CLASSES,
     progress: bool = False,
+    templates: CadenceTemplates | None = None,
 ) -> list[LightCurve]:
     """Simulated light curves, `n_per_class` stars of each class (one curve per band).
 
@@ -54,29 +59,39 @@ def simulate_curves(
     orbital period and teff, radius, logg, feh describe the primary, abs_gmag the system.
     Stars are kept only if the survey would catalogue them: mean magnitude between its
     saturation and depth, amplitude above 1.5 sigma. Deterministic for a given seed.
+    `cadence` None is "ogle"; `templates`: observe at real surveys' epochs instead, `cadence`
+    then only placing the stars (see `iter_chunks`).
     """
     curves: list[LightCurve] = []
     if not progress:
-        for chunk in iter_chunks(n_per_class, cadence, seed, classes):
+        for chunk in iter_chunks(n_per_class, cadence, seed, classes, templates=templates):
             curves.extend(chunk.curves)
         return curves
     from rich.progress import Progress
 
     with Progress() as bar:
         task = bar.add_task(f"simulating {cadence}", total=n_per_class * len(classes))
-        for chunk in iter_chunks(n_per_class, cadence, seed, classes):
+        for chunk in iter_chunks(n_per_class, cadence, seed, classes, templates=templates):
             curves.extend(chunk.curves)
             bar.advance(task, chunk.n_objects)
     return curves
 
 
 def iter_chunks(
-    n_per_class: int, cadence: str, seed: int, classes: Sequence[str] = CLASSES,
-    chunk_size: int = CHUNK,
+    n_per_class: int, cadence: str | None, seed: int, classes: Sequence[str] = CLASSES,
+    chunk_size: int = CHUNK, templates: CadenceTemplates | None = None,
 ) -> Iterator[SimulatedChunk]:
-    """Chunks of simulated curves in class order (streaming: memory stays bounded)."""
-    cad = validate_options(n_per_class, cadence, classes)
-    cadence_index = list(CADENCES).index(cadence)
+    """Chunks of simulated curves in class order (streaming: memory stays bounded).
+
+    With `templates` (training.cadence_transfer), stars are observed at the templates'
+    epochs, bands, magnitude window and noise; `cadence`, when not None, then only says
+    where the stars are (its distances and extinction). Without, `cadence` None is "ogle".
+    """
+    cad = validate_options(n_per_class, cadence or "ogle", classes)
+    cadence_index = list(CADENCES).index(cad.name)
+    if templates is not None:
+        cad = templates.cadence(cadence)
+        cadence_index = len(CADENCES) + (0 if cadence is None else 1 + cadence_index)
     for label in classes:
         class_index = CLASSES.index(label)
         for chunk_index, start in enumerate(range(0, n_per_class, chunk_size)):
@@ -167,14 +182,14 @@ def _simulate_chunk(
         mean = (popmod.band_abs_mag(label, pop, band) + pop["distmod"]
                 + pop["extinction_v"] * EXTINCTION_RATIO[band])
         true = mean[seg] + shapes.render(label, pop, seg, t, band)
-        err = cad.noise(band, true, rng)
+        err = cad.point_noise(times, band, true, rng)
         mag = true + flux_noise_mag(err, rng)
         outlier = rng.random(true.size) < _OUTLIER_RATE
         mag[outlier] += rng.normal(0.0, 0.3, int(outlier.sum()))
         bounds = np.cumsum(counts)[:-1]
         per_band[band] = (np.split(t, bounds), np.split(mag, bounds), np.split(err, bounds),
                           _amplitudes(label, pop, band, t_first, t_last))
-    return _build_curves(label, pop, cad, per_band, seed, start)
+    return _build_curves(label, pop, cad, per_band, seed, start, cad.star_meta(times, n))
 
 
 def _amplitudes(
@@ -199,6 +214,7 @@ def _amplitudes(
 def _build_curves(
     label: str, pop: popmod.Population, cad: Cadence,
     per_band: dict[str, tuple[list[np.ndarray], ...]], seed: int, start: int,
+    star_meta: list[dict[str, Any]],
 ) -> list[LightCurve]:
     curves = []
     n = pop["period"].size
@@ -207,11 +223,13 @@ def _build_curves(
         object_id = f"sim-{cad.name}-s{seed}-{label}-{start + i:06d}"
         star_params = {p: float(params[p][i]) for p in PHYSICAL_PARAMETERS}
         for band, (times, mags, errs, amps) in per_band.items():
+            if not times[i].size:  # a template star not observed in this band
+                continue
             curves.append(LightCurve(
                 object_id=object_id, time=times[i], mag=mags[i], err=errs[i], band=band,
                 label=label, survey=cad.survey, params=star_params,
                 meta={"subclass": str(pop["subclass"][i]), "amplitude": float(amps[i]),
                       "distmod": float(pop["distmod"][i]),
-                      "extinction_v": float(pop["extinction_v"][i])},
+                      "extinction_v": float(pop["extinction_v"][i]), **star_meta[i]},
             ))
     return curves
