@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -236,6 +237,96 @@ def _is_run_of(relative: np.ndarray, pattern: np.ndarray) -> bool:
         if np.allclose(full[k:k + gaps.size], gaps, atol=1e-6):
             return True
     return False
+
+
+def test_config_takes_directory_lists() -> None:
+    """--set cadence_from=[a,b] (or a,b) parses to a list; a YAML round trip keeps it."""
+    from training.config import TrainingConfig, load_config_file, parse_overrides, resolve_config
+
+    assert parse_overrides(["cadence_from=[a/x, b/y]"]) == {"cadence_from": ["a/x", "b/y"]}
+    assert parse_overrides(["cadence_from=a"]) == {"cadence_from": ["a"]}
+    assert parse_overrides(["cadence_from=[]"]) == {"cadence_from": []}
+    config = resolve_config("quick", overrides=["cadence_from=[d1,d2]", "transfer_copies=3"])
+    assert config.cadence_from == ["d1", "d2"] and config.transfer_copies == 3
+    assert TrainingConfig(cadence_from="one").cadence_from == ["one"]  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as folder:
+        back = TrainingConfig().with_overrides(load_config_file(config.save(folder)))
+    assert back.cadence_from == ["d1", "d2"]
+
+
+def _toy_training_set(n: int = 12):
+    from broker_plugin.features import FeatureSettings
+    from training.classifier.data import featurise_labelled
+    from training.config import TrainingConfig
+
+    rng = np.random.default_rng(8)
+    curves = []
+    for i in range(n):
+        c = _fourier_curve(rng, period=0.4 + 0.05 * i, n=150,
+                           label="RRLYR" if i % 2 else "CEP")
+        curves.append(c.with_(object_id=f"S{i}"))
+    settings = FeatureSettings(length=64)
+    train = featurise_labelled(curves, ["CEP", "RRLYR"], settings, 10)
+    return curves, train, settings, TrainingConfig(augment_copies=1)
+
+
+def test_training_views_include_transferred_copies(tmp_path: Path) -> None:
+    """cadence_from + transfer_copies add views at the templates' cadence after the
+    augmented ones, which stay as they were; without cadence_from nothing changes."""
+    from training.classifier.augment import attach_views
+
+    directory = _template_dir(tmp_path / "tpl")
+    curves, train, settings, config = _toy_training_set()
+    plain = attach_views(train.subset(np.arange(len(train))), curves, config, settings, 3)
+    moved = attach_views(train.subset(np.arange(len(train))), curves, config.with_overrides(
+        {"cadence_from": [str(directory)], "transfer_copies": 2}), settings, 3)
+    assert plain.views is not None and plain.views.shape[0] == 1
+    assert moved.views is not None and moved.views.shape[0] == 3
+    np.testing.assert_array_equal(moved.views[0], plain.views[0])
+    for v in (1, 2):
+        dt = moved.views[v][:, 0]
+        dt = dt[dt > 0]
+        assert np.mean(dt < 0.5) > 0.6  # quadruplets: three same-night pairs in four
+    original = train.x[:, 0][train.x[:, 0] > 0]
+    assert np.mean(original < 0.5) < 0.3
+    none = attach_views(train.subset(np.arange(len(train))), curves, config.with_overrides(
+        {"transfer_copies": 2}), settings, 3)
+    np.testing.assert_array_equal(none.views, plain.views)  # type: ignore[arg-type]
+
+
+def test_train_cli_and_generator_receive_the_templates(tmp_path: Path, monkeypatch) -> None:
+    """`training train --cadence-from DIR` sets cadence_from; generator_source then hands the
+    generator the templates its synthesis observes at."""
+    import training.classifier.run as run_module
+    import training.generator as generator_module
+    from training.cli import app
+
+    directory = _template_dir(tmp_path / "tpl")
+    seen = {}
+
+    def fake_train_run(data, out, config, **kwargs):
+        seen["config"] = config
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(run_module, "train_run", fake_train_run)
+    result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                                 "--cadence-from", str(directory), "--set", "transfer_copies=1"])
+    assert str(result.exception) == "stop here"
+    config = seen["config"]
+    assert config.cadence_from == [str(directory)] and config.transfer_copies == 1
+
+    class FakeGenerator:
+        classes = ("CEP", "RRLYR")
+        templates = None
+
+    monkeypatch.setattr(generator_module.PelsGenerator, "load",
+                        classmethod(lambda cls, path, device=None: FakeGenerator()))
+    from broker_plugin.features import FeatureSettings
+
+    source = run_module.generator_source(tmp_path, [], ["CEP", "RRLYR"], FeatureSettings(),
+                                         config, tmp_path, False)
+    assert isinstance(source.generator.templates, CadenceTemplates)
+    assert len(source.generator.templates) == 13
 
 
 # --------------------------------------------------------------------------- shared data

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -927,15 +927,16 @@ def reobserve(curve: LightCurve, template: CadenceTemplate | CadenceTemplates,
 
 
 def transfer_views(curves: Sequence[LightCurve], dirs: Sequence[str | Path], copies: int,
-                   seed: int = 0) -> list[list[LightCurve | None]]:
-    """`copies` lists, each with every curve re-observed at a random template of `dirs`
-    (None where the curve's fit is unusable). One fit per curve serves all copies."""
+                   seed: int = 0) -> Iterator[list[LightCurve | None]]:
+    """`copies` lists, one at a time, each with every curve re-observed at a random template
+    of `dirs` (None where the curve's fit is unusable). One fit per curve serves all copies."""
     if copies < 1 or not curves:
-        return []
+        return
     templates = load_cadence_templates(dirs)
     fits = fit_fourier(curves)
     rng = np.random.default_rng([seed, 7919, 2])
-    return [reobserve_many(curves, templates, rng, fits=fits) for _ in range(copies)]
+    for _ in range(copies):
+        yield reobserve_many(curves, templates, rng, fits=fits)
 
 
 __all__ = [

@@ -15,9 +15,9 @@ model selection.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
 import yaml
 
@@ -82,6 +82,14 @@ class TrainingConfig:
     # Validation on survey-augmented views too (one fixed copy per validation curve, added to
     # the originals), so early stopping and model selection do not favour in-survey fits.
     augment_validation: bool = False
+    # Cadence transfer (training/cadence_transfer.py): light-curve directories (labels not
+    # needed) whose epochs, bands and error-vs-magnitude relation lend their cadence. Given,
+    # the generator's synthetic curves are observed at these templates instead of reference
+    # stars' epochs, and each training curve gets `transfer_copies` extra views: its Fourier
+    # model re-observed at random templates (curves whose fit is poor keep the original).
+    # Without cadence_from, transfer_copies does nothing; 0 keeps only the synthetic part.
+    cadence_from: list[str] = field(default_factory=list)
+    transfer_copies: int = 2
     # Losses per mask.
     loss_real: str = "ce"
     loss_synthetic: str = "ce"
@@ -138,6 +146,13 @@ class TrainingConfig:
         if not 1 <= self.ensemble_members <= 32:
             raise TrainingConfigError(
                 f"config ensemble_members={self.ensemble_members}: use 1 (one model) to 32")
+        if isinstance(self.cadence_from, str | Path):
+            object.__setattr__(self, "cadence_from", [str(self.cadence_from)])
+        object.__setattr__(self, "cadence_from", [str(d) for d in self.cadence_from or []])
+        if self.transfer_copies < 0:
+            raise TrainingConfigError(
+                f"config transfer_copies={self.transfer_copies}: must be >= 0 (views per "
+                "training curve re-observed at cadence_from's templates)")
         if self.augment_copies < 0 or self.augment_min_points < 2:
             raise TrainingConfigError("config augment_copies must be >= 0 and "
                                       "augment_min_points >= 2")
@@ -223,6 +238,11 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
 
 
 def _coerce(key: str, raw: str, kind: Any) -> Any:
+    if get_origin(kind) is list:  # [a,b], a,b or [] (items may not contain commas)
+        inner = raw.strip()
+        if inner.startswith("[") and inner.endswith("]"):
+            inner = inner[1:-1]
+        return [item.strip().strip("'\"") for item in inner.split(",") if item.strip()]
     try:
         if kind is bool:
             lowered = raw.lower()

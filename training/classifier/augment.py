@@ -23,6 +23,11 @@ shown as one of its views chosen at random (the original included), so the epoch
 the seconds per epoch, do not change. Test data is never augmented; validation gets one fixed
 augmented copy per curve only when `augment_validation` is on.
 
+With `cadence_from` (training/cadence_transfer.py), each training curve also gets
+`transfer_copies` views re-observed at random cadence templates of those directories (its
+Fourier model at another survey's epochs, with that survey's noise), stored and shown the
+same way, after the augmented ones; a curve whose fit is poor keeps its original row there.
+
 Synthetic batches arrive as features, not curves: `augment_features` rebuilds a curve from
 each row (time = cumulative Δt, mag = cumulative Δm: exact up to a constant, which Δm
 removes) and augments that, with `augment_synthetic` on.
@@ -30,7 +35,7 @@ removes) and augments that, with `augment_synthetic` on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -90,20 +95,32 @@ def attach_views(
     settings: FeatureSettings,
     seed: int = 0,
 ) -> LabelledFeatures:
-    """Give `train` `config.augment_copies` augmented views per row (`curves` row-aligned).
+    """Give `train` `config.augment_copies` augmented views per row (`curves` row-aligned),
+    then, with `config.cadence_from`, `config.transfer_copies` re-observed views.
 
-    A copy too short to featurise (thinning of a short curve) falls back to the original
-    row, so every view is a usable sequence.
+    A copy too short to featurise (thinning of a short curve) or without a usable fit falls
+    back to the original row, so every view is a usable sequence.
     """
-    if config.augment_copies < 1 or len(train) == 0:
+    transfer = config.transfer_copies if config.cadence_from else 0
+    if (config.augment_copies < 1 and transfer < 1) or len(train) == 0:
         return train
     if len(curves) != len(train):
         raise ValueError("attach_views needs one curve per training row")
     rng = np.random.default_rng([seed, 7919])
+
+    def views() -> Iterator[list[LightCurve]]:  # one view of every curve at a time
+        for _ in range(config.augment_copies):
+            yield augment_curves(curves, config, rng)
+        if transfer:
+            from training.cadence_transfer import transfer_views
+
+            for view in transfer_views(curves, config.cadence_from, transfer, seed):
+                yield [c if v is None else v for c, v in zip(curves, view, strict=True)]
+
     xs, lengths = [], []
     floor = max(config.min_points - 1, 1)
-    for _ in range(config.augment_copies):
-        batch = featurise_batch(augment_curves(curves, config, rng), settings)
+    for view in views():
+        batch = featurise_batch(view, settings)
         usable = batch.lengths >= floor
         xs.append(np.where(usable[:, None, None], batch.x, train.x))
         lengths.append(np.where(usable, batch.lengths, train.lengths))
@@ -183,8 +200,8 @@ def augmented_validation(
     if len(val) == 0:
         return val
     copy = LabelledFeatures(val.x, val.y, val.lengths, val.object_ids, val.classes)
-    attach_views(copy, curves, config.with_overrides({"augment_copies": 1}), settings,
-                 seed + 104_729)
+    attach_views(copy, curves, config.with_overrides({"augment_copies": 1, "cadence_from": []}),
+                 settings, seed + 104_729)
     assert copy.views is not None and copy.view_lengths is not None
     return LabelledFeatures(
         np.concatenate([val.x, copy.views[0]]), np.concatenate([val.y, val.y]),

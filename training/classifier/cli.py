@@ -31,6 +31,10 @@ def train(
     set_: list[str] = typer.Option([], "--set", help="Override: key=value (repeatable)."),
     mode: str | None = typer.Option(None, "--mode", help="two-losses (default) or one-loss."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    cadence_from: list[Path] = typer.Option(
+        [], "--cadence-from", help="Light-curve directory whose cadence and noise to lend "
+        "(repeatable; same as --set cadence_from=[DIR,...]): re-observed training views "
+        "(transfer_copies) and synthetic curves at its epochs."),
 ) -> None:
     """Train the self-regulated CNN (or the one-loss baseline), export ONNX + model card."""
     from rich.console import Console
@@ -39,6 +43,8 @@ def train(
     from training.classifier.run import train_run
     from training.config import resolve_config
 
+    if cadence_from:
+        set_ = [*set_, f"cadence_from=[{','.join(str(d) for d in cadence_from)}]"]
     resolved = resolve_config(preset, config, set_, mode)
     metrics = train_run(data, out, resolved, generator_dir=generator, progress=not quiet)
     console = Console()

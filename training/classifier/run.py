@@ -94,6 +94,10 @@ def generator_source(
         generator = PelsGenerator.fit(with_params, config=gen_config, progress=progress,
                                       device=device)
         generator.save(run_dir / "generator")
+    if config.cadence_from:  # synthetic curves observed at these surveys' cadences
+        from training.cadence_transfer import load_cadence_templates
+
+        generator.templates = load_cadence_templates(config.cadence_from)
     return GeneratorSource(generator, classes, settings, config.n_oversampling)
 
 
