@@ -1,7 +1,8 @@
 """Leave-one-survey-out science table over the shared real sets (training/crosssurvey/loso.py).
 
     python bench/loso.py [--data ../shared/data] [--workdir xs] [--surveys CRTS,EROS-1]
-        [--cnn NAME=key=value,key=value ...] [--no-forest] [--sim-per-class N]
+        [--cnn "NAME=key=value;key=value" ...] [--forest-transfer @others|@all]
+        [--no-forest] [--no-cnn] [--sim-per-class N] [--tag NAME]
         [--max-train-per-group 400] [--max-test-per-class 300] [--truncate 0,100,40,20]
         [--write-selection SEL.csv] [--upsilon PREDS.csv] [--json OUT.json]
 
@@ -9,8 +10,9 @@ Imports every shared set once into WORKDIR (`training import`'s code), then for 
 trains each method on the other surveys (plus `--sim-per-class` simulated stars per class
 and cadence: ogle, lsst, sparse) and scores it on the left-out survey at every truncation.
 Methods: the period-free feature forest (`forest`) and any number of CNN recipes
-(`--cnn NAME=overrides`: `training train --preset quick` plus the overrides; default one
-single one-loss model, `cnn=mode=one-loss,ensemble_members=1`). `--write-selection` writes
+(`--cnn "NAME=k=v;k=v"`: `training train --preset quick`, a single one-loss model, plus the
+overrides; `cadence_from=@others|@all|@target` picks cadence templates per fold, see
+`fold_cadences`). `--write-selection` writes
 the test curves as a light-curve directory and a selection CSV for `bench/peer_upsilon.py`;
 `--upsilon PREDS.csv` adds that script's predictions as a column. Not a unit test.
 """
@@ -40,25 +42,48 @@ def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def forest_method(seed: int) -> loso.Method:
+def forest_method(seed: int, transfer: str = "", copies: int = 2,
+                  cadences: dict[str, Path] | None = None) -> loso.Method:
+    """The feature forest; with `transfer` (@others/@all) also on re-observed training curves."""
     from training.crosssurvey.forest import FeatureForest
 
     def fit(train: Sequence[LightCurve], fold: str) -> loso.Predictor:
-        return FeatureForest(CLASSES, seed=seed, n_jobs=2).fit(train).predict_proba
+        curves = list(train)
+        if transfer:
+            from training.cadence_transfer import transfer_views
+
+            dirs = fold_cadences(transfer, fold, cadences or {})
+            for view in transfer_views(curves, dirs, copies, seed):
+                curves += [v for v in view if v is not None]
+        return FeatureForest(CLASSES, seed=seed, n_jobs=2).fit(curves).predict_proba
 
     return fit
 
 
-def cnn_method(name: str, overrides: list[str], workdir: Path) -> loso.Method:
+def fold_cadences(spec: str, fold: str, cadences: dict[str, Path]) -> list[str]:
+    """Cadence-template directories for a fold: @others (every survey but the left-out
+    one: zero-shot), @all (also the left-out survey's own epochs and errors, no labels:
+    what `broker-plugin capture` gives an operator of the new stream), @target (only it)."""
+    choice = {"@others": [s for s in cadences if s != fold], "@all": list(cadences),
+              "@target": [fold]}
+    if spec not in choice:
+        raise SystemExit(f"error: cadence_from={spec!r}: use @others, @all or @target")
+    return [str(cadences[s]) for s in choice[spec] if s in cadences]
+
+
+def cnn_method(name: str, overrides: list[str], workdir: Path,
+               cadences: dict[str, Path]) -> loso.Method:
     from broker_plugin.model_card import load_model_dir
     from training.classifier.export import onnx_probabilities
     from training.classifier.run import train_on_curves
     from training.config import resolve_config
 
-    config = resolve_config("quick", overrides=["ensemble_members=1", "mode=one-loss",
-                                                *overrides])
+    base = ["ensemble_members=1", "mode=one-loss"]
 
     def fit(train: Sequence[LightCurve], fold: str) -> loso.Predictor:
+        resolved = [f"cadence_from={','.join(fold_cadences(o.partition('=')[2], fold, cadences))}"
+                    if o.startswith("cadence_from=@") else o for o in overrides]
+        config = resolve_config("quick", overrides=[*base, *resolved])
         run = workdir / "runs" / name / fold.replace("/", "_")
         train_on_curves(train, [f"shared sets without {fold}"], run, config, progress=False)
         onnx_path, card = load_model_dir(run)
@@ -71,6 +96,22 @@ def cnn_method(name: str, overrides: list[str], workdir: Path) -> loso.Method:
         return predict
 
     return fit
+
+
+def write_cadences(curves: Sequence[LightCurve], workdir: Path) -> dict[str, Path]:
+    """Each survey's curves without labels, one directory per survey, as cadence templates."""
+    from broker_plugin.lightcurve_dir import LightCurveDirWriter
+
+    out: dict[str, Path] = {}
+    for survey in sorted({loso.survey_of(c) for c in curves}):
+        target = workdir / "cadences" / loso.safe_name(survey)
+        out[survey] = target
+        if (target / "manifest.csv").is_file():
+            continue
+        with LightCurveDirWriter(target, "lc") as writer:
+            writer.write(c.with_(label=None, meta={}, params={}) for c in curves
+                         if loso.survey_of(c) == survey)
+    return out
 
 
 def simulated(n_per_class: int, seed: int) -> list[LightCurve]:
@@ -145,6 +186,8 @@ def main() -> None:
                         help="NAME=key=value,key=value (repeatable)")
     parser.add_argument("--no-forest", action="store_true")
     parser.add_argument("--no-cnn", action="store_true", help="the forest (and peers) only")
+    parser.add_argument("--forest-transfer", default="",
+                        help="also a forest trained with re-observed views: @others or @all")
     parser.add_argument("--sim-per-class", type=int, default=0)
     parser.add_argument("--max-train-per-group", type=int, default=400)
     parser.add_argument("--max-test-per-class", type=int, default=300)
@@ -169,12 +212,17 @@ def main() -> None:
     if args.write_selection:
         write_selection(folds, args.workdir, args.write_selection)
         say(f"wrote {args.write_selection}")
+    cadences = write_cadences(curves, args.workdir)
     methods: dict[str, loso.Method] = {}
     if not args.no_forest:
         methods["forest"] = forest_method(args.seed)
+    if args.forest_transfer:
+        methods[f"forest{args.forest_transfer}"] = forest_method(
+            args.seed, args.forest_transfer, cadences=cadences)
     for spec in [] if args.no_cnn else args.cnn or ["cnn="]:
         name, _, overrides = spec.partition("=")
-        methods[name] = cnn_method(name, [o for o in overrides.split(",") if o], args.workdir)
+        methods[name] = cnn_method(name, [o for o in overrides.split(";") if o], args.workdir,
+                                   cadences)
     extra = simulated(args.sim_per_class, args.seed)
     predictions = loso.run_folds(folds, methods, extra, truncations, say,
                                  cache=args.workdir / "predictions" / args.tag)

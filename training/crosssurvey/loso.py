@@ -149,7 +149,7 @@ def run_folds(folds: Sequence[Fold], methods: dict[str, Method],
         y_true = np.array([CLASSES.index(c.label) for c in fold.test])
         ids = [(c.object_id, c.band) for c in fold.test]
         for name, method in methods.items():
-            stored = None if cache is None else cache / name / f"{_safe(fold.left_out)}.npz"
+            stored = None if cache is None else cache / name / f"{safe_name(fold.left_out)}.npz"
             if stored is not None and stored.is_file():
                 saved = np.load(stored)
                 found = {int(k[1:]): saved[k] for k in saved.files}
@@ -168,7 +168,7 @@ def run_folds(folds: Sequence[Fold], methods: dict[str, Method],
     return out
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
 
 

@@ -120,6 +120,18 @@ def debosscher(
     print_report(import_debosscher(src, out, overwrite=overwrite, progress=not quiet))
 
 
+@import_app.command("shared")
+def shared(
+    src: Path = typer.Argument(..., help="The shared data folder (../shared/data)."),
+    out: Path = typer.Argument(..., help="Folder to receive one light-curve directory per set."),
+) -> None:
+    """Every shared real set at once (OUT/ogle3_cep, eros1, sdss_rrlyr, crts, ...); kept ones reused."""
+    from training.crosssurvey.shared_sets import import_shared
+
+    for name, directory in import_shared(src, out).items():
+        typer.echo(f"{name}: {directory}")
+
+
 def _parse_map(items: list[str]) -> dict[str, str]:
     from training.importers.report import ImporterError
 
