@@ -628,6 +628,21 @@ def search_period(curve: LightCurve, max_points: int = 200) -> float:
     return lomb_scargle_period(curve.time, curve.mag, lo, hi, max_points=max_points)
 
 
+#: Lomb–Scargle periods already found in this process, by curve content: a benchmark that
+#: fits the same training curves for several methods (or folds) searches each one once.
+_PERIODS: dict[tuple[str, str | None, str | None, int, int, int], float] = {}
+
+
+def _cached_search_period(curve: LightCurve) -> float:
+    key = (curve.object_id, curve.band, curve.label, len(curve), hash(curve.time.tobytes()),
+           hash(curve.mag.tobytes()))
+    if key not in _PERIODS:
+        if len(_PERIODS) > 200_000:
+            _PERIODS.clear()
+        _PERIODS[key] = search_period(curve)
+    return _PERIODS[key]
+
+
 def fit_fourier(curves: Sequence[LightCurve], periods: np.ndarray | None = None,
                 max_order: int = MAX_ORDER) -> FourierFits:
     """Fit every curve (module docstring); `periods` (NaN = unknown) override the manifest.
@@ -639,7 +654,7 @@ def fit_fourier(curves: Sequence[LightCurve], periods: np.ndarray | None = None,
     periods = curve_periods(curves) if periods is None else np.asarray(periods, float).copy()
     source = np.where(np.isfinite(periods), "manifest", "").astype(object)
     for i in np.flatnonzero(~np.isfinite(periods)):
-        periods[i] = search_period(curves[i])
+        periods[i] = _cached_search_period(curves[i])
         if np.isfinite(periods[i]):
             source[i] = "lomb-scargle"
     time, mag, err, seg = _flatten(curves)

@@ -41,6 +41,9 @@ class TrainingConfig:
 
     mode: str = "two-losses"
     seed: int = 0
+    # What the model card calls the model (broker_plugin_model_info, every output record).
+    model_name: str = "selfreg-cnn"
+    model_version: str = "0.1.0"
     # Data.
     validation_fraction: float = 0.2
     min_points: int = 10
@@ -196,6 +199,31 @@ PRESETS: dict[str, dict[str, Any]] = {
         "augment_synthetic": True,
         "augment_validation": True,
         "ensemble_members": 3,
+    },
+    # `multisurvey`: the recipe of the shipped default model (scripts/build-default-model):
+    # every shared real survey plus simulated stars, at most 400 curves per class and
+    # directory, each curve also re-observed at real survey cadences (`cadence_from`, set by
+    # the script) and survey-augmented, the in-graph summary statistics beside the sequence,
+    # and the self-regulated two-losses training.
+    "multisurvey": {
+        "epochs": 15,
+        "batch_size": 64,
+        "learning_rate": 2e-3,
+        "patience": 5,
+        "max_curves_per_class": 400,
+        "synthetic_every": 2,
+        "synthetic_per_batch": 300,
+        "n_oversampling": 1,
+        "b_decay": 0.3,
+        "generator_preset": "quick",
+        "generator_max_per_class": 200,
+        "augment_copies": 2,
+        "transfer_copies": 2,
+        "augment_synthetic": True,
+        "augment_validation": True,
+        "summary_features": True,
+        "ensemble_members": 1,
+        "model_name": "selfreg-cnn-multisurvey",
     },
     "paper": {
         "epochs": 300,

@@ -26,7 +26,7 @@ def train(
     generator: Path | None = typer.Option(
         None, "--generator", help="Fitted generator directory; fitted on the training split "
         "when omitted (needs physical parameters in the manifest)."),
-    preset: str | None = typer.Option(None, "--preset", help="quick or paper."),
+    preset: str | None = typer.Option(None, "--preset", help="quick, multisurvey or paper."),
     config: Path | None = typer.Option(None, "--config", help="YAML/JSON config file."),
     set_: list[str] = typer.Option([], "--set", help="Override: key=value (repeatable)."),
     mode: str | None = typer.Option(None, "--mode", help="two-losses (default) or one-loss."),
@@ -84,7 +84,7 @@ def experiment(
     split_scenario: str = typer.Option("random", "--split-scenario",
                                        help="rrlyr, multiclass or random."),
     repeats: int = typer.Option(5, "--repeats", min=1, help="Repeated holdouts K."),
-    preset: str | None = typer.Option("quick", "--preset", help="quick or paper."),
+    preset: str | None = typer.Option("quick", "--preset", help="quick, multisurvey or paper."),
     config: Path | None = typer.Option(None, "--config", help="YAML/JSON config file."),
     set_: list[str] = typer.Option([], "--set", help="Override: key=value (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),

@@ -211,6 +211,7 @@ def train_on_curves(
                                    for k, r in enumerate(results)]
     onnx_path, card = export_run(
         [r.model for r in results], run_dir, train.classes, settings, val.batch(),
+        name=config.model_name, version=config.model_version,
         min_points=config.min_points, training_data=training_data,
         metrics=card_metrics, config=config.to_dict(),
     )

@@ -25,6 +25,8 @@ used (it is the survey's cadence, not the star).
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import torch
 from torch import nn
@@ -40,9 +42,8 @@ LAG_EDGES: tuple[float, ...] = (0.0, 0.04, 0.15, 0.5, 1.5, 5.0, 15.0, 50.0, 150.
 PAIR_STEPS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 #: Value of a structure-function bin with no pair in it.
 EMPTY_BIN = -1.0
-_LAG_NAMES = tuple(f"sf_{lo:g}_{hi:g}d" for lo, hi in zip(LAG_EDGES[:-2], LAG_EDGES[1:-1],
-                                                           strict=True)) + (
-    f"sf_over_{LAG_EDGES[-2]:g}d",)
+_LAG_NAMES = (*(f"sf_{lo:g}_{hi:g}d" for lo, hi in pairwise(LAG_EDGES[:-1])),
+              f"sf_over_{LAG_EDGES[-2]:g}d")
 NAMES: tuple[str, ...] = (
     "log_amplitude", "log_std", "skewness", "kurtosis", "median_minus_mean",
     "beyond_1std", "ratio_40_60", "ratio_30_70", "ratio_25_75", "ratio_20_80",

@@ -125,7 +125,7 @@ def shared(
     src: Path = typer.Argument(..., help="The shared data folder (../shared/data)."),
     out: Path = typer.Argument(..., help="Folder to receive one light-curve directory per set."),
 ) -> None:
-    """Every shared real set at once (OUT/ogle3_cep, eros1, sdss_rrlyr, crts, ...); kept ones reused."""
+    """Every shared real set at once (OUT/ogle3_cep, eros1, crts, ...); earlier ones reused."""
     from training.crosssurvey.shared_sets import import_shared
 
     for name, directory in import_shared(src, out).items():
