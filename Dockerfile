@@ -1,10 +1,12 @@
 # The broker plugin image: serving dependencies only (no torch, no training extra).
 #
-#   docker build --build-arg MODEL_DIR=runs/quick -t broker-plugin:0.1.0 .
+#   docker build -t broker-plugin:0.1.0 .                                  # the shipped model
+#   docker build --build-arg MODEL_DIR=runs/quick -t broker-plugin:0.1.0 .  # your own
 #
-# MODEL_DIR is a model directory written by `training train` (model.onnx + model_card.json),
-# relative to the build context; it is baked in at /opt/broker-plugin/model, the chart's
-# default model.path. To ship the model separately instead (chart model.source=volume or
+# MODEL_DIR is a model directory (model.onnx + model_card.json) relative to the build
+# context, by default the multi-survey model shipped in the package (broker_plugin/_model,
+# rebuilt by scripts/build-default-model); it is baked in at /opt/broker-plugin/model, the
+# chart's default model.path. To ship the model separately instead (chart model.source=volume or
 # initContainer), build with MODEL_DIR=helm/no-model (an empty placeholder is fine: the chart
 # then points BROKER_PLUGIN_MODEL at /models).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -18,7 +20,7 @@ COPY schemas/ schemas/
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}
-ARG MODEL_DIR=model
+ARG MODEL_DIR=broker_plugin/_model
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     BROKER_PLUGIN_MODEL=/opt/broker-plugin/model \

@@ -1,5 +1,7 @@
 """Cross-survey check: score one trained RUN on every shared real set in one go.
 
+(The leave-one-survey-out science table, which trains per fold, is `bench/loso.py`.)
+
     python bench/cross_survey.py RUN [RUN ...] [--data ../shared/data] [--workdir DIR]
         [--max-per-class N] [--seed 0] [--json OUT.json]
 
@@ -28,7 +30,6 @@ import argparse
 import json
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,22 +46,9 @@ SETS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def import_all(data: Path, workdir: Path) -> dict[str, Path]:
     """Import each real set once into `workdir` (skipped when already there)."""
-    from training.importers import import_eros1, import_ogle, import_sdss_rrlyr
+    from training.crosssurvey.shared_sets import import_shared
 
-    jobs: dict[str, Callable[[Path], Any]] = {
-        "ogle3_cep": lambda out: import_ogle(data / "ogle3_lmc_cep" / "phot_I.tar.gz", out),
-        "sdss_rrlyr": lambda out: import_sdss_rrlyr(data / "sdss_s82_rrlyr", out),
-        "eros1": lambda out: import_eros1(data / "eros1_lmc_train", out),
-    }
-    dirs = {}
-    for name, job in jobs.items():
-        out = workdir / name
-        if not (out / "manifest.csv").exists():
-            report = job(out)
-            print(f"imported {name}: {report.curves} curves in {report.seconds:.0f} s -> {out}",
-                  file=sys.stderr)
-        dirs[name] = out
-    return dirs
+    return import_shared(data, workdir, names=("ogle3_cep", "sdss_rrlyr", "eros1"))
 
 
 def subsample(curves: list, limit: int, seed: int) -> list:

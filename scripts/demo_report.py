@@ -31,6 +31,21 @@ SHOWN_METRICS = (
 )
 
 
+@app.command("describe-model")
+def describe_model(model_dir: Path) -> None:
+    """Say which model the demo serves: name, version, classes and what it was trained on."""
+    from broker_plugin.model_card import load_model_dir
+
+    _, card = load_model_dir(model_dir)
+    data = card.training_data
+    sources = data.get("source", "?")
+    sources = ", ".join(sources) if isinstance(sources, list) else sources
+    console.print(
+        f"model: {card.name} {card.version} from {model_dir} (classes {', '.join(card.classes)}; "
+        f"trained on {sources}; surveys {', '.join(data.get('surveys', [])) or '?'})",
+        highlight=False)
+
+
 @app.command("create-topics")
 def create_topics(bootstrap: str, topics: list[str], partitions: int = 3) -> None:
     """Create topics (idempotent) with a few partitions, as a broker operator would."""
