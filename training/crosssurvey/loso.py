@@ -14,6 +14,7 @@ miss, never as a class of the F1 average.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -57,13 +58,16 @@ def cap_per_group(curves: Sequence[LightCurve], limit: int, seed: int,
     """
     if limit <= 0:
         return list(curves)
-    rng = np.random.default_rng(seed)
     groups: dict[tuple, dict[str, list[int]]] = {}
     for i, c in enumerate(curves):
         groups.setdefault(key(c), {}).setdefault(c.object_id, []).append(i)
     keep: list[int] = []
-    for objects in groups.values():
-        ids = list(objects)
+    for group, objects in groups.items():
+        # One generator per group, seeded by its name: a group gives the same draw in every
+        # fold, whatever other groups the fold holds (and a smaller limit a prefix of it).
+        name = "|".join(str(part) for part in group).encode()
+        rng = np.random.default_rng([seed, int.from_bytes(hashlib.sha256(name).digest()[:8])])
+        ids = sorted(objects)
         taken = 0
         for j in rng.permutation(len(ids)):
             if taken >= limit:

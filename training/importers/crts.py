@@ -43,15 +43,15 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from broker_plugin.lightcurve import LightCurve
-from training.importers.output import open_output
-from training.importers.report import ImporterError, ImportReport
-from training.importers.sources import is_tar_name, iter_tar_members
+from training.importers.output import write_import
+from training.importers.report import ImportReport
+from training.importers.sources import find_archive, iter_star_members
 
 SURVEY = "CRTS"
 BAND = "V"
@@ -75,11 +75,9 @@ def import_crts(
     """Convert the CRTS train archive into the light-curve directory `out`."""
     started = time.perf_counter()
     archive, report = _prepare(Path(src))
-    with open_output(out, overwrite) as writer:
-        writer.write(_scan(archive, report, progress))
-    report.out = Path(out)
-    report.seconds = time.perf_counter() - started
-    return report
+    return write_import(
+        out, _scan(archive, report, progress), report, overwrite=overwrite, started=started
+    )
 
 
 def load_crts(src: str | Path, progress: bool = False) -> tuple[list[LightCurve], ImportReport]:
@@ -93,12 +91,7 @@ def load_crts(src: str | Path, progress: bool = False) -> tuple[list[LightCurve]
 
 def _prepare(src: Path) -> tuple[Path, ImportReport]:
     give = f"give the CRTS {ARCHIVE} (members train/<CSS id>-<class>.csv) or its folder"
-    archive = src / ARCHIVE if src.is_dir() else src
-    if not archive.exists():
-        where = f"no {ARCHIVE} in it" if src.is_dir() else "no such file"
-        raise ImporterError(f"{src}: {where}; {give}")
-    if not is_tar_name(archive):
-        raise ImporterError(f"{src}: not a tar archive; {give}")
+    archive = find_archive(src, ARCHIVE, give)
     return archive, ImportReport(source=archive, survey=SURVEY, unit="files")
 
 
@@ -108,11 +101,7 @@ def _scan(archive: Path, report: ImportReport, progress: bool) -> Iterator[Light
     counts = Counter[str]()
     batch: list[tuple[str, str, bytes]] = []
     rows = 0
-    for name, data in iter_tar_members(archive, progress):
-        member = PurePosixPath(name)
-        if member.suffix.lower() != ".csv":
-            continue  # READMEs and the like are not stars
-        report.read += 1
+    for member, data in iter_star_members(archive, ".csv", report, progress):
         match = MEMBER.match(member.name)
         if match is None:
             report.skip("file name is not <CSS id>-<class>.csv")
@@ -139,13 +128,10 @@ def _scan(archive: Path, report: ImportReport, progress: bool) -> Iterator[Light
         report.notes.append(
             f"{counts['same time']:,} rows in {counts['same time curves']:,} curves share their "
             "MJD with a row of another magnitude (kept)")
-    if not report.curves:
-        raise ImporterError(
-            f"{archive}: no star could be imported"
-            + (f" ({report.skipped.most_common(1)[0][0]})" if report.skipped else
-               " (no .csv members)")
-            + f"; expected train/<CSS id>-<class>.csv members with header {HEADER}"
-        )
+    report.check_imported(
+        archive, "no .csv members",
+        f"expected train/<CSS id>-<class>.csv members with header {HEADER}",
+    )
 
 
 def _curves(

@@ -58,14 +58,14 @@ import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from broker_plugin.lightcurve import LightCurve
-from training.importers.output import open_output
-from training.importers.report import ImporterError, ImportReport
-from training.importers.sources import is_tar_name, iter_tar_members
+from training.importers.output import write_import
+from training.importers.report import ImportReport
+from training.importers.sources import find_archive, iter_star_members
 
 SURVEY = "Hipparcos+OGLE-II (Debosscher 2007)"
 ARCHIVE = "vosource_xml.tar.gz"
@@ -111,11 +111,9 @@ def import_debosscher(
     """Convert the Debosscher VOSource archive into the light-curve directory `out`."""
     started = time.perf_counter()
     archive, report = _prepare(Path(src))
-    with open_output(out, overwrite) as writer:
-        writer.write(_scan(archive, report, progress))
-    report.out = Path(out)
-    report.seconds = time.perf_counter() - started
-    return report
+    return write_import(
+        out, _scan(archive, report, progress), report, overwrite=overwrite, started=started
+    )
 
 
 def load_debosscher(
@@ -206,12 +204,7 @@ def _position(raw: bytes) -> tuple[float, float] | None:
 
 def _prepare(src: Path) -> tuple[Path, ImportReport]:
     give = f"give the Debosscher {ARCHIVE} (members debosscher/<id>.xml) or its folder"
-    archive = src / ARCHIVE if src.is_dir() else src
-    if not archive.exists():
-        where = f"no {ARCHIVE} in it" if src.is_dir() else "no such file"
-        raise ImporterError(f"{src}: {where}; {give}")
-    if not is_tar_name(archive):
-        raise ImporterError(f"{src}: not a tar archive; {give}")
+    archive = find_archive(src, ARCHIVE, give)
     return archive, ImportReport(source=archive, survey=SURVEY, unit="files")
 
 
@@ -221,11 +214,7 @@ def _scan(archive: Path, report: ImportReport, progress: bool) -> Iterator[Light
     surveys: Counter[str] = Counter()
     zeros: Counter[float] = Counter()
     no_position = 0
-    for name, raw in iter_tar_members(archive, progress):
-        member = PurePosixPath(name)
-        if member.suffix.lower() != ".xml":
-            continue  # READMEs and the like are not stars
-        report.read += 1
+    for member, raw in iter_star_members(archive, ".xml", report, progress):
         star = member.stem
         if star in seen:
             report.skip("star: duplicate file name in the archive (first kept)")
@@ -265,10 +254,6 @@ def _scan(archive: Path, report: ImportReport, progress: bool) -> Iterator[Light
             f"{z:.0f} {n:,}" for z, n in zeros.most_common()))
     if no_position:
         report.notes.append(f"{no_position:,} stars without a readable <Position2D>")
-    if not report.curves:
-        raise ImporterError(
-            f"{archive}: no star could be imported"
-            + (f" ({report.skipped.most_common(1)[0][0]})" if report.skipped else
-               " (no .xml members)")
-            + "; expected VOSource XML members debosscher/<id>.xml"
-        )
+    report.check_imported(
+        archive, "no .xml members", "expected VOSource XML members debosscher/<id>.xml"
+    )

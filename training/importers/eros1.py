@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from broker_plugin.lightcurve import LightCurve
-from training.importers.output import open_output
+from training.importers.output import write_import
 from training.importers.report import ImporterError, ImportReport
 
 SURVEY = "EROS-1"
@@ -46,13 +46,10 @@ def import_eros1(
     couple of seconds, so no bar is shown.
     """
     started = time.perf_counter()
-    src = Path(src)
-    table, series, report = _read(src)
-    with open_output(out, overwrite) as writer:
-        writer.write(_curves(table, series, report))
-    report.out = Path(out)
-    report.seconds = time.perf_counter() - started
-    return report
+    table, series, report = _read(Path(src))
+    return write_import(
+        out, _curves(table, series, report), report, overwrite=overwrite, started=started
+    )
 
 
 def load_eros1(src: str | Path) -> tuple[list[LightCurve], ImportReport]:
@@ -178,9 +175,7 @@ def _curves(
             report.skip("star: no usable band (see the band reasons)")
     if bad_periods:
         report.notes.append(f"{bad_periods:,} stars without a usable period or div_period")
-    if not report.curves:
-        raise ImporterError(f"{report.source}: no star could be imported "
-                            f"({report.skipped.most_common(1)[0][0]})")
+    report.check_imported(report.source, f"no star in {TABLE}")
 
 
 def _read_csv(path: Path) -> pl.DataFrame:

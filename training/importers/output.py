@@ -9,10 +9,13 @@ output does not depend on the order of members in a tar file.
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
+from broker_plugin.lightcurve import LightCurve
 from broker_plugin.lightcurve_dir import MANIFEST, LightCurveDirWriter
-from training.importers.report import ImporterError
+from training.importers.report import ImporterError, ImportReport
 
 SUBDIR = "lc"
 
@@ -22,6 +25,25 @@ def open_output(out: str | Path, overwrite: bool = False) -> LightCurveDirWriter
     out = Path(out)
     prepare_output(out, overwrite)
     return LightCurveDirWriter(out, SUBDIR, sort_manifest=True)
+
+
+def write_import(
+    out: str | Path,
+    curves: Iterable[LightCurve],
+    report: ImportReport,
+    *,
+    overwrite: bool,
+    started: float,
+) -> ImportReport:
+    """Write `curves` (typically a generator that fills `report` as it goes) into `out`.
+
+    Returns `report` with `out` and the seconds since `started` (a `time.perf_counter()`).
+    """
+    with open_output(out, overwrite) as writer:
+        writer.write(curves)
+    report.out = Path(out)
+    report.seconds = time.perf_counter() - started
+    return report
 
 
 def prepare_output(out: Path, overwrite: bool) -> None:

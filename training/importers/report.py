@@ -58,6 +58,17 @@ class ImportReport:
             self.objects.add(curve.object_id)
             self.label_objects[label] += 1
 
+    def check_imported(self, where: Path, none_read: str, expected: str | None = None) -> None:
+        """ImporterError if no curve was kept: names `where`, the commonest skip reason (or
+        `none_read` when nothing was skipped) and, if given, what was `expected`."""
+        if self.curves:
+            return
+        reason = self.skipped.most_common(1)[0][0] if self.skipped else none_read
+        raise ImporterError(
+            f"{where}: no star could be imported ({reason})"
+            + (f"; {expected}" if expected else "")
+        )
+
     @property
     def n_objects(self) -> int:
         return len(self.objects)

@@ -18,14 +18,14 @@ import io
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import polars as pl
 
 from broker_plugin.lightcurve import LightCurve
-from training.importers.output import open_output
+from training.importers.output import write_import
 from training.importers.report import ImporterError, ImportReport
-from training.importers.sources import iter_tar_members
+from training.importers.sources import iter_star_members
 
 SURVEY = "SDSS-S82"
 BANDS = ("u", "g", "r", "i", "z")
@@ -42,13 +42,11 @@ def import_sdss_rrlyr(
 ) -> ImportReport:
     """Convert the SDSS Stripe 82 RR Lyrae folder into the light-curve directory `out`."""
     started = time.perf_counter()
-    src = Path(src)
-    archive, types, report = _prepare(src)
-    with open_output(out, overwrite) as writer:
-        writer.write(_scan(archive, types, report, progress))
-    report.out = Path(out)
-    report.seconds = time.perf_counter() - started
-    return report
+    archive, types, report = _prepare(Path(src))
+    return write_import(
+        out, _scan(archive, types, report, progress), report, overwrite=overwrite,
+        started=started,
+    )
 
 
 def load_sdss_rrlyr(
@@ -103,11 +101,7 @@ def _scan(
 ) -> Iterator[LightCurve]:
     seen: set[str] = set()
     in_archive: set[str] = set()
-    for name, data in iter_tar_members(archive, progress):
-        member = PurePosixPath(name)
-        if member.suffix.lower() != ".csv":
-            continue  # READMEs and the like are not stars
-        report.read += 1
+    for member, data in iter_star_members(archive, ".csv", report, progress):
         star = member.stem
         in_archive.add(star)
         if star in seen:
@@ -163,10 +157,6 @@ def _scan(
     absent = len(set(types) - in_archive)
     if absent:
         report.notes.append(f"{absent:,} stars of {PERIODS} have no light curve in the archive")
-    if not report.curves:
-        raise ImporterError(
-            f"{archive}: no star could be imported"
-            + (f" ({report.skipped.most_common(1)[0][0]})" if report.skipped else
-               " (no .csv members)")
-            + "; expected one time,mag,magerr,band CSV per star"
-        )
+    report.check_imported(
+        archive, "no .csv members", "expected one time,mag,magerr,band CSV per star"
+    )

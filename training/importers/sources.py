@@ -11,7 +11,7 @@ import contextlib
 import tarfile
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from rich.progress import (
@@ -23,7 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from training.importers.report import ImporterError
+from training.importers.report import ImporterError, ImportReport
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
@@ -31,6 +31,21 @@ TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 def is_tar_name(path: Path) -> bool:
     """Whether a file name says tar archive (content is checked when it is opened)."""
     return path.name.lower().endswith(TAR_SUFFIXES)
+
+
+def find_archive(src: Path, name: str, give: str) -> Path:
+    """The tar archive `src`, or `src/name` when `src` is its folder.
+
+    ImporterError naming `src` and ending in `give` (what to give instead) if there is no
+    such file or its name is not a tar archive's.
+    """
+    archive = src / name if src.is_dir() else src
+    if not archive.exists():
+        where = f"no {name} in it" if src.is_dir() else "no such file"
+        raise ImporterError(f"{src}: {where}; {give}")
+    if not is_tar_name(archive):
+        raise ImporterError(f"{src}: not a tar archive; {give}")
+    return archive
 
 
 class ProgressBar:
@@ -91,3 +106,16 @@ def iter_tar_members(path: Path, progress: bool = False) -> Iterator[tuple[str, 
             raise ImporterError(
                 f"{path}: archive is truncated or corrupt ({exc}); download it again"
             ) from exc
+
+
+def iter_star_members(
+    archive: Path, suffix: str, report: ImportReport, progress: bool = False
+) -> Iterator[tuple[PurePosixPath, bytes]]:
+    """(path, bytes) of the members whose name ends in `suffix` (one star each), counted in
+    `report.read`; other members (READMEs and the like) are passed over uncounted."""
+    for name, data in iter_tar_members(archive, progress):
+        member = PurePosixPath(name)
+        if member.suffix.lower() != suffix:
+            continue  # READMEs and the like are not stars
+        report.read += 1
+        yield member, data

@@ -49,9 +49,12 @@ def lomb_scargle_power(
 
 def lomb_scargle_period(
     time: np.ndarray, mag: np.ndarray, min_period: float, max_period: float,
-    oversample: float = 4.0, max_points: int = 400,
+    oversample: float = 4.0, max_points: int = 400, single: bool = False,
 ) -> float:
-    """The period [d] of the highest Lomb-Scargle peak between min_period and max_period."""
+    """The period [d] of the highest Lomb-Scargle peak between min_period and max_period.
+
+    `single` computes the coarse grid in complex64 (peaks are refined in float64).
+    """
     t, y = np.asarray(time, float), np.asarray(mag, float)
     ok = np.isfinite(t) & np.isfinite(y)
     t, y = t[ok], y[ok]
@@ -63,7 +66,7 @@ def lomb_scargle_period(
     fmin, fmax = 1.0 / max_period, 1.0 / min_period
     step = 1.0 / (oversample * baseline)
     coarse = np.arange(fmin, fmax + step, step)
-    power = lomb_scargle_power(t, y, coarse)
+    power = lomb_scargle_power(t, y, coarse, single=single)
     best_f, best_p = coarse[np.argmax(power)], -np.inf
     for i in np.argsort(power)[-5:]:
         fine = np.linspace(coarse[i] - step, coarse[i] + step, 41)
