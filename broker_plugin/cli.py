@@ -59,6 +59,27 @@ def _env(name: str) -> str:
     return f"BROKER_PLUGIN_{name}"
 
 
+# Options that mean the same in several commands, defined once.
+_SCHEMA_REGISTRY_URL = typer.Option(
+    None, envvar=_env("SCHEMA_REGISTRY_URL"), help="Confluent schema registry URL."
+)
+_SCHEMA_DIR = typer.Option(
+    None, envvar=_env("SCHEMA_DIR"), help="Directory of .avsc schemas (instead of a registry)."
+)
+_KAFKA_SETTING = typer.Option(
+    [],
+    "--kafka-setting",
+    "-X",
+    envvar=_env("KAFKA_SETTINGS"),
+    help="librdkafka key=value pass-through (SASL/SSL...); repeatable.",
+)
+_SASL_PASSWORD = typer.Option(
+    None,
+    envvar=_env("SASL_PASSWORD"),
+    help="sasl.password (prefer the env var: it stays out of the process list).",
+)
+
+
 @app.command()
 def run(
     bootstrap_servers: str = typer.Option(
@@ -78,12 +99,8 @@ def run(
         None, envvar=_env("MODEL"),
         help="Model directory (model.onnx + model_card.json); default: the shipped model."
     ),
-    schema_registry_url: str | None = typer.Option(
-        None, envvar=_env("SCHEMA_REGISTRY_URL"), help="Confluent schema registry URL."
-    ),
-    schema_dir: Path | None = typer.Option(
-        None, envvar=_env("SCHEMA_DIR"), help="Directory of .avsc schemas (instead of a registry)."
-    ),
+    schema_registry_url: str | None = _SCHEMA_REGISTRY_URL,
+    schema_dir: Path | None = _SCHEMA_DIR,
     metrics_port: int = typer.Option(
         DEFAULT_METRICS_PORT,
         envvar=_env("METRICS_PORT"),
@@ -143,18 +160,8 @@ def run(
     inference_threads: int = typer.Option(
         1, envvar=_env("INFERENCE_THREADS"), help="onnxruntime intra-op threads."
     ),
-    kafka_setting: list[str] = typer.Option(
-        [],
-        "--kafka-setting",
-        "-X",
-        envvar=_env("KAFKA_SETTINGS"),
-        help="librdkafka key=value pass-through (SASL/SSL...); repeatable.",
-    ),
-    sasl_password: str | None = typer.Option(
-        None,
-        envvar=_env("SASL_PASSWORD"),
-        help="sasl.password (prefer the env var: it stays out of the process list).",
-    ),
+    kafka_setting: list[str] = _KAFKA_SETTING,
+    sasl_password: str | None = _SASL_PASSWORD,
     log_level: str = typer.Option("INFO", envvar=_env("LOG_LEVEL"), help="Logging level."),
 ) -> None:
     """Consume alerts from Kafka, classify them, produce one record per alert (a service)."""
@@ -223,8 +230,8 @@ def classify(
     rejects: Path | None = typer.Option(
         None, help="Where rejected inputs go (.jsonl); default: <out stem>.rejects.jsonl."
     ),
-    schema_registry_url: str | None = typer.Option(None, envvar=_env("SCHEMA_REGISTRY_URL")),
-    schema_dir: Path | None = typer.Option(None, envvar=_env("SCHEMA_DIR")),
+    schema_registry_url: str | None = _SCHEMA_REGISTRY_URL,
+    schema_dir: Path | None = _SCHEMA_DIR,
     batch_size: int = typer.Option(500, help="Alerts per batch (as in `run`)."),
 ) -> None:
     """Replay without Kafka: classify alert files or light curves, same code path as `run`."""
@@ -269,24 +276,10 @@ def capture(
     idle_timeout_s: float | None = typer.Option(
         None, help="Kafka: stop after S seconds without a message (the topic is drained)."
     ),
-    kafka_setting: list[str] = typer.Option(
-        [],
-        "--kafka-setting",
-        "-X",
-        envvar=_env("KAFKA_SETTINGS"),
-        help="librdkafka key=value pass-through (SASL/SSL...); repeatable.",
-    ),
-    sasl_password: str | None = typer.Option(
-        None,
-        envvar=_env("SASL_PASSWORD"),
-        help="sasl.password (prefer the env var: it stays out of the process list).",
-    ),
-    schema_registry_url: str | None = typer.Option(
-        None, envvar=_env("SCHEMA_REGISTRY_URL"), help="Confluent schema registry URL."
-    ),
-    schema_dir: Path | None = typer.Option(
-        None, envvar=_env("SCHEMA_DIR"), help="Directory of .avsc schemas (instead of a registry)."
-    ),
+    kafka_setting: list[str] = _KAFKA_SETTING,
+    sasl_password: str | None = _SASL_PASSWORD,
+    schema_registry_url: str | None = _SCHEMA_REGISTRY_URL,
+    schema_dir: Path | None = _SCHEMA_DIR,
     min_points: int = typer.Option(2, help="Leave out curves with fewer points."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a directory in --out."),
     batch_size: int = typer.Option(500, help="Alerts decoded per batch."),

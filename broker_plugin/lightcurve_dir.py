@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +203,31 @@ def _curves_from_manifest(manifest: pl.DataFrame, arrays: list[np.ndarray]) -> l
             )
         )
     return curves
+
+
+def check_output_dir(
+    directory: Path,
+    subdir: str,
+    overwrite: bool,
+    *,
+    named: str,
+    option: str,
+    error: Callable[[str], Exception] = LightCurveDirError,
+) -> None:
+    """Refuse to write a light-curve directory where it would mix with something else.
+
+    `directory` must be a directory (or not exist yet), and an earlier light-curve directory
+    in it (its manifest or `subdir`) may only be replaced with `overwrite`. Messages name the
+    place as `named` and the option that chooses it as `option`; raised as `error`.
+    """
+    if directory.exists() and not directory.is_dir():
+        raise error(f"{named}: exists and is not a directory; choose a directory for {option}")
+    earlier = [p for p in (directory / MANIFEST, directory / subdir) if p.exists()]
+    if earlier and not overwrite:
+        raise error(
+            f"{named}: already holds a light-curve directory ({earlier[0].name}); "
+            f"pass --overwrite to replace it or choose another {option}"
+        )
 
 
 def write_lightcurve_dir(

@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from broker_plugin.lightcurve import LightCurve
 from broker_plugin.lightcurve_dir import read_lightcurve_dir, read_manifest
+from tests.importer_support import assert_same_curves, shared_import, write_tar
 from training.cli import app
 from training.importers import (
     ImporterError,
@@ -32,35 +32,9 @@ from training.importers import (
 # The shared real sets (skipped without ../shared/data): each imported once per module.
 
 
-@pytest.fixture(scope="module")
-def ogle_import(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
-    out = tmp_path_factory.mktemp("ogle")
-    return import_ogle(shared_data / "ogle3_lmc_cep" / "phot_I.tar.gz", out), out
-
-
-@pytest.fixture(scope="module")
-def eros_import(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
-    out = tmp_path_factory.mktemp("eros")
-    return import_eros1(shared_data / "eros1_lmc_train", out), out
-
-
-@pytest.fixture(scope="module")
-def sdss_import(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
-    out = tmp_path_factory.mktemp("sdss")
-    return import_sdss_rrlyr(shared_data / "sdss_s82_rrlyr", out), out
-
-
-def assert_same_curves(expected: list[LightCurve], actual: list[LightCurve]) -> None:
-    key = lambda c: (c.object_id, c.band or "")  # noqa: E731
-    expected, actual = sorted(expected, key=key), sorted(actual, key=key)
-    assert [key(c) for c in actual] == [key(c) for c in expected]
-    for a, b in zip(expected, actual, strict=True):
-        np.testing.assert_array_equal(a.time, b.time)
-        np.testing.assert_array_equal(a.mag, b.mag)
-        np.testing.assert_array_equal(a.err, b.err)
-        assert (b.label, b.band, b.survey) == (a.label, a.band, a.survey)
-        assert dict(b.params) == dict(a.params)
-        assert dict(b.meta) == dict(a.meta)
+ogle_import = shared_import(import_ogle, "ogle3_lmc_cep/phot_I.tar.gz")
+eros_import = shared_import(import_eros1, "eros1_lmc_train")
+sdss_import = shared_import(import_sdss_rrlyr, "sdss_s82_rrlyr")
 
 
 def test_ogle_lmc_cepheids_all_imported(ogle_import: tuple[ImportReport, Path]) -> None:
@@ -258,12 +232,8 @@ def test_ogle_type_map_to_unknown_class_is_an_error(tmp_path: Path) -> None:
 
 def test_ogle_tar_bands_from_member_folders(tmp_path: Path) -> None:
     """A tar.gz with I/ and V/ members gives one curve per band, streamed from the archive."""
-    archive = tmp_path / "phot.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for name in ("I/OGLE-SMC-CEP-0001.dat", "V/OGLE-SMC-CEP-0001.dat", "README"):
-            info = tarfile.TarInfo(name)
-            info.size = len(DAT)
-            tar.addfile(info, io.BytesIO(DAT))
+    names = ("I/OGLE-SMC-CEP-0001.dat", "V/OGLE-SMC-CEP-0001.dat", "README")
+    archive = write_tar(tmp_path / "phot.tar.gz", dict.fromkeys(names, DAT))
     report = import_ogle(archive, tmp_path / "out")
     curves = read_lightcurve_dir(tmp_path / "out")
     assert sorted(c.band for c in curves) == ["I", "V"]
@@ -351,11 +321,8 @@ def write_sdss_folder(root: Path) -> Path:
     (root / "periods.csv").write_text("Num,Type,Per\n7,ab,0.5\n8,c,0.3\n")
     star = (b"time,mag,magerr,band\n1.0,17.0,0.01,g\n1.1,16.5,0.01,r\n2.0,17.2,0.02,g\n"
             b"2.1,99.99,99.999,r\n")
-    with tarfile.open(root / "light-curves.tar.gz", "w:gz") as tar:
-        for name in ("light-curves/7.csv", "light-curves/9.csv"):
-            info = tarfile.TarInfo(name)
-            info.size = len(star)
-            tar.addfile(info, io.BytesIO(star))
+    write_tar(root / "light-curves.tar.gz",
+              dict.fromkeys(("light-curves/7.csv", "light-curves/9.csv"), star))
     return root
 
 
@@ -379,14 +346,9 @@ def test_sdss_not_a_folder_is_an_error(tmp_path: Path) -> None:
 
 def test_ogle_output_is_sorted_and_verbatim_whatever_the_member_order(tmp_path: Path) -> None:
     """Manifest rows follow (object id, band), not tar order; each .dat is stored unchanged."""
-    archive = tmp_path / "phot.tar"
     members = ("V/OGLE-SMC-CEP-0002.dat", "I/OGLE-SMC-CEP-0002.dat", "I/OGLE-SMC-CEP-0001.dat")
-    with tarfile.open(archive, "w") as tar:
-        for i, name in enumerate(members):
-            data = DAT + f"5400.{i} 19.{i} 0.0{i + 1}\n".encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    archive = write_tar(tmp_path / "phot.tar", {
+        name: DAT + f"5400.{i} 19.{i} 0.0{i + 1}\n".encode() for i, name in enumerate(members)})
     import_ogle(archive, tmp_path / "out")
     manifest = read_manifest(tmp_path / "out")
     assert manifest.select("object_id", "band").rows() == [

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import tarfile
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from broker_plugin.features import FeatureSettings
 from broker_plugin.lightcurve import CLASSES, LightCurve
 from broker_plugin.lightcurve_dir import read_lightcurve_dir, read_manifest
-from tests.test_importers import assert_same_curves
+from tests.importer_support import assert_same_curves, shared_import, write_tar
 from training.classifier.data import featurise_labelled, load_curves
 from training.cli import app
 from training.importers import (
@@ -72,16 +72,10 @@ DEBOSSCHER_CLASSES = {
 # The shared real sets (skipped without ../shared/data): each imported once per module.
 
 
-@pytest.fixture(scope="module")
-def crts_import(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
-    out = tmp_path_factory.mktemp("crts")
-    return import_crts(shared_data / "crts_drake2014" / "train_lc.tar.gz", out), out
-
-
-@pytest.fixture(scope="module")
-def debosscher_import(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
-    out = tmp_path_factory.mktemp("debosscher")
-    return import_debosscher(shared_data / "debosscher2007" / "vosource_xml.tar.gz", out), out
+CRTS_TAR = "crts_drake2014/train_lc.tar.gz"
+DEBOSSCHER_TAR = "debosscher2007/vosource_xml.tar.gz"
+crts_import = shared_import(import_crts, CRTS_TAR)
+debosscher_import = shared_import(import_debosscher, DEBOSSCHER_TAR)
 
 
 def member_bytes(archive: Path, name: str) -> bytes:
@@ -123,8 +117,7 @@ def test_crts_values_match_the_raw_member(
     crts_stored: dict[str, LightCurve], shared_data: Path
 ) -> None:
     """Star 1101014036588 (RRc): MJD, mag, magerr are the member's columns, RA/Dec their median."""
-    raw = pl.read_csv(member_bytes(shared_data / "crts_drake2014" / "train_lc.tar.gz",
-                                   "train/1101014036588-RRc.csv"))
+    raw = pl.read_csv(member_bytes(shared_data / CRTS_TAR, "train/1101014036588-RRc.csv"))
     curve = crts_stored["1101014036588"]
     np.testing.assert_array_equal(curve.time, raw["MJD"].to_numpy())
     np.testing.assert_array_equal(curve.mag, raw["mag"].to_numpy())
@@ -133,18 +126,6 @@ def test_crts_values_match_the_raw_member(
     assert (curve.label, curve.band, curve.survey) == ("RRLYR", "V", "CRTS")
     assert curve.meta["source_class"] == "RRc"
     assert curve.meta["ra"] == raw["RA"].median() and curve.meta["dec"] == raw["Dec"].median()
-
-
-def test_crts_directory_reads_back_identically(
-    crts_stored: dict[str, LightCurve], shared_data: Path
-) -> None:
-    """read_lightcurve_dir gives load_crts's curves; unlabelled ones come back as label None."""
-    curves, _ = load_crts(shared_data / "crts_drake2014" / "train_lc.tar.gz")
-    stored = list(crts_stored.values())
-    assert_same_curves(curves, stored)
-    unlabelled = [c for c in stored if c.label is None]
-    assert len(unlabelled) == 974
-    assert {c.meta["source_class"] for c in unlabelled} == set(CRTS_CLASSES) - set(CRTS_LABEL)
 
 
 def test_crts_mixed_directory_loads_for_training(crts_import: tuple[ImportReport, Path]) -> None:
@@ -201,8 +182,7 @@ def test_debosscher_values_match_the_xml(
 ) -> None:
     """Star 100148636 (Delta Scuti, Hipparcos): every <TR> row, the class and the position, as
     ElementTree reads the whole file."""
-    root = ET.fromstring(member_bytes(shared_data / "debosscher2007" / "vosource_xml.tar.gz",
-                                      "debosscher/100148636.xml"))
+    root = ET.fromstring(member_bytes(shared_data / DEBOSSCHER_TAR, "debosscher/100148636.xml"))
     rows = np.array([[float(td.text or "nan") for td in tr] for tr in root.iter("TR")])
     curve = debosscher_stored["100148636"]
     np.testing.assert_array_equal(np.column_stack([curve.time, curve.mag, curve.err]), rows)
@@ -212,27 +192,30 @@ def test_debosscher_values_match_the_xml(
     assert (curve.meta["ra"], curve.meta["dec"]) == (283.3230988, 21.2257614)
 
 
-def test_debosscher_directory_reads_back_identically(
-    debosscher_stored: dict[str, LightCurve], shared_data: Path
+@pytest.mark.parametrize(
+    ("load", "source", "stored", "unlabelled"),
+    [
+        (load_crts, CRTS_TAR, "crts_stored",  # 974 curves
+         {c: n for c, n in CRTS_CLASSES.items() if c not in CRTS_LABEL}),
+        (load_debosscher, DEBOSSCHER_TAR, "debosscher_stored",  # 349 curves
+         {c: n for c, (n, _, label) in DEBOSSCHER_CLASSES.items() if label is None}),
+    ],
+    ids=["crts", "debosscher"],
+)
+def test_directory_reads_back_identically(
+    load, source: str, stored: str, unlabelled: dict[str, int], shared_data: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """read_lightcurve_dir gives exactly the curves load_debosscher builds in memory."""
-    curves, _ = load_debosscher(shared_data / "debosscher2007" / "vosource_xml.tar.gz")
-    stored = list(debosscher_stored.values())
-    assert_same_curves(curves, stored)
-    assert sum(c.label is None for c in stored) == 349
+    """read_lightcurve_dir gives exactly the curves load_* builds in memory; the classes
+    outside the five come back unlabelled (label None), every curve of them."""
+    curves, _ = load(shared_data / source)
+    back = list(request.getfixturevalue(stored).values())
+    assert_same_curves(curves, back)
+    assert Counter(c.meta["source_class"] for c in back if c.label is None) == unlabelled
 
 
 # ---------------------------------------------------------------------------------------------
 # Tiny hand-made archives.
-
-
-def write_tar(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
 
 
 CRTS_HEADER = b'"ID","MJD","mag","magerr","RA","Dec"\n'

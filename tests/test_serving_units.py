@@ -169,6 +169,35 @@ def test_transient_and_fatal_errors_are_told_apart() -> None:
     assert not is_transient(KafkaError(KafkaError._TRANSPORT, fatal=True))
 
 
+def test_signals_stop_the_loop_and_the_old_handlers_come_back() -> None:
+    """In the main thread SIGTERM calls stop("SIGTERM") (no exit); afterwards the handler in
+    place before is back. Off the main thread nothing is installed (Python forbids it)."""
+    import os
+    import signal
+    import threading
+
+    from broker_plugin.serving.stop_signals import stop_on_signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    stopped: list[str] = []
+    with stop_on_signals(stopped.append):
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.getsignal(signal.SIGTERM)  # the handler has run by the next bytecode
+    assert stopped == ["SIGTERM"]
+    assert signal.getsignal(signal.SIGTERM) is before
+
+    seen: list[object] = []
+
+    def elsewhere() -> None:
+        with stop_on_signals(stopped.append):
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert seen == [signal.getsignal(signal.SIGINT)]
+
+
 def test_classifier_rows_sum_to_one(model_dir: Path) -> None:
     """The fixture model honours the contract: (N, 5) probabilities summing to 1."""
     classifier = Classifier(model_dir)

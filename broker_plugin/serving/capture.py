@@ -35,7 +35,6 @@ stream, not the firehose, or run it per field or per night.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 import uuid
@@ -50,6 +49,7 @@ import numpy as np
 from broker_plugin.decoding.batch import DecodedBatch
 from broker_plugin.errors import UserError
 from broker_plugin.lightcurve import LightCurve
+from broker_plugin.serving.stop_signals import stop_on_signals
 
 #: Skip reasons of our own (the decoder's are in `decoding.batch.REASONS`).
 SOLAR_SYSTEM = "solar_system"
@@ -223,50 +223,11 @@ def check_output(out: Path, overwrite: bool) -> None:
 
     Checked before reading, so that a long capture does not end in this mistake.
     """
-    from broker_plugin.lightcurve_dir import MANIFEST
+    from broker_plugin.lightcurve_dir import check_output_dir
 
-    if out.exists() and not out.is_dir():
-        raise CaptureError(f"--out {out}: exists and is not a directory; choose a directory")
-    earlier = [p for p in (out / MANIFEST, out / SUBDIR) if p.exists()]
-    if earlier and not overwrite:
-        raise CaptureError(
-            f"--out {out}: already holds a light-curve directory ({earlier[0].name}); pass "
-            "--overwrite to replace it or choose another --out"
-        )
-
-
-def _count_files(paths: Sequence[Path]) -> int | None:
-    """How many payloads `iter_payloads` will give (None if a light-curve directory is in)."""
-    total = 0
-    for path in paths:
-        if path.is_dir():
-            if (path / "manifest.csv").is_file():
-                return None
-            total += sum(1 for p in path.rglob("*") if p.is_file())
-        else:
-            total += 1
-    return total
-
-
-class _Progress:
-    """A transient rich progress bar (or nothing) around a read loop."""
-
-    def __init__(self, enabled: bool, what: str, total: int | None) -> None:
-        self.enabled, self.what, self.total = enabled, what, total
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import Progress
-
-        self._progress = Progress(transient=True)
-        self._progress.__enter__()
-        task = self._progress.add_task(self.what, total=self.total)
-        return lambda n: self._progress.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._progress.__exit__(*exc)
+    check_output_dir(
+        out, SUBDIR, overwrite, named=f"--out {out}", option="--out", error=CaptureError
+    )
 
 
 def capture_files(
@@ -280,7 +241,11 @@ def capture_files(
     progress: bool = False,
 ) -> CaptureSummary:
     """Capture alert files (what `classify` reads) into the light-curve directory `out`."""
-    from broker_plugin.serving.replay import iter_payloads
+    from broker_plugin.serving.replay import (
+        ProgressCounter,
+        count_payloads,
+        iter_payload_batches,
+    )
 
     inputs = [Path(p) for p in inputs]
     missing = [p for p in inputs if not p.exists()]
@@ -294,24 +259,11 @@ def capture_files(
     check_output(out, overwrite)
     merger = HistoryMerger()
     summary = CaptureSummary(source=", ".join(map(str, inputs)), stopped_by="end of input")
-    payloads: list[bytes] = []
-
-    def flush() -> None:
-        merger.add(decoder.decode_batch(payloads))
-        summary.messages += len(payloads)
-        payloads.clear()
-
-    with _Progress(progress, "capturing", _count_files(inputs)) as advance:
-        for _, payload in iter_payloads(inputs):
-            payloads.append(payload)
-            if len(payloads) >= batch_size:
-                n = len(payloads)
-                flush()
-                advance(n)
-        if payloads:
-            n = len(payloads)
-            flush()
-            advance(n)
+    with ProgressCounter(progress, "capturing", count_payloads(inputs)) as advance:
+        for _, payloads in iter_payload_batches(inputs, batch_size):
+            merger.add(decoder.decode_batch(payloads))
+            summary.messages += len(payloads)
+            advance(len(payloads))
     return _finish(merger, summary, out, min_points, overwrite)
 
 
@@ -339,6 +291,8 @@ def capture_kafka(
     directory is written. Stops after `max_messages`, after `idle_timeout_s` seconds without
     a message (the topic is drained), or on SIGINT/SIGTERM; the directory is written then.
     """
+    from broker_plugin.serving.replay import ProgressCounter
+
     _check_options(min_points, batch_size)
     if not topics:
         raise CaptureError("no topic: pass --topic T")
@@ -354,7 +308,7 @@ def capture_kafka(
     merger = HistoryMerger()
     summary = CaptureSummary(source=f"topic {', '.join(topics)} at {bootstrap_servers}")
     try:
-        with _Progress(progress, "capturing", None) as advance:
+        with ProgressCounter(progress, "capturing") as advance:
             for values in reader.batches(batch_size, max_messages, idle_timeout_s):
                 merger.add(decoder.decode_batch(values))
                 summary.messages += len(values)
@@ -544,10 +498,9 @@ class _TopicCapture:
         from broker_plugin.serving.kafka_errors import is_transient
 
         self._start()
-        previous = self._install_signals()
         read = 0
         self._last_activity = time.monotonic()
-        try:
+        with stop_on_signals(self._on_stop):
             while not self._stop.is_set():
                 want = batch_size if max_messages is None else min(batch_size, max_messages - read)
                 messages = self.consumer.consume(num_messages=want, timeout=0.2)
@@ -576,9 +529,6 @@ class _TopicCapture:
                 ):
                     self.stopped_by = f"idle {idle_timeout_s:g} s"
                     break
-        finally:
-            for sig, handler in previous:
-                signal.signal(sig, handler)
 
     def _raise_fatal(self) -> None:
         if self._fatal is not None:
@@ -588,17 +538,8 @@ class _TopicCapture:
                 "--bootstrap-servers, the topic and the -X settings"
             )
 
-    def _install_signals(self) -> list[tuple[int, Any]]:
-        if threading.current_thread() is not threading.main_thread():
-            return []
-        previous = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous.append((sig, signal.getsignal(sig)))
-            signal.signal(sig, self._on_signal)
-        return previous
-
-    def _on_signal(self, signum: int, _frame: Any) -> None:
-        self.stopped_by = signal.Signals(signum).name
+    def _on_stop(self, signal_name: str) -> None:
+        self.stopped_by = signal_name
         self._stop.set()
 
     def commit(self) -> str:

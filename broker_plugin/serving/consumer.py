@@ -22,7 +22,6 @@ ones raise (see kafka_errors).
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from broker_plugin.serving.kafka_errors import (
 )
 from broker_plugin.serving.output import OutputSerializer
 from broker_plugin.serving.pipeline import AlertPipeline, BatchOutcome
+from broker_plugin.serving.stop_signals import stop_on_signals
 from broker_plugin.serving.timing import StageTimes
 
 log = logging.getLogger("broker_plugin.consumer")
@@ -126,41 +126,32 @@ class AlertConsumer:
             self.summary.stopped_by = reason
         self._stop.set()
 
-    def _install_signals(self) -> list[tuple[int, Any]]:
-        if threading.current_thread() is not threading.main_thread():
-            return []
-        previous = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous.append((sig, signal.getsignal(sig)))
-            signal.signal(sig, lambda s, _f: self.stop(signal.Signals(s).name))
-        return previous
-
     def run(self) -> RunSummary:
         """Consume until stopped; always flushes, commits what is durable, and closes."""
-        previous = self._install_signals()
-        try:
-            if self.config.exactly_once:
-                self.producer.init_transactions(30)
-            self.consumer.subscribe(
-                self.config.input_topics,
-                on_assign=self._on_assign,
-                on_revoke=self._on_revoke,
-                on_lost=self._on_lost,
-            )
-            self._hook("running", True)
-            log.info("consuming %s as group %s", self.config.input_topics, self.config.group_id)
-            while not self._stop.is_set():
-                batch = self._collect()
-                if self._fatal is not None:
-                    raise_fatal(self._fatal, "kafka client")
-                if batch:
-                    self._handle(batch)
-                if self._limit_reached():
-                    self.stop("max-messages")
-        finally:
-            self._close()
-            for sig, handler in previous:
-                signal.signal(sig, handler)
+        with stop_on_signals(self.stop):
+            try:
+                if self.config.exactly_once:
+                    self.producer.init_transactions(30)
+                self.consumer.subscribe(
+                    self.config.input_topics,
+                    on_assign=self._on_assign,
+                    on_revoke=self._on_revoke,
+                    on_lost=self._on_lost,
+                )
+                self._hook("running", True)
+                log.info(
+                    "consuming %s as group %s", self.config.input_topics, self.config.group_id
+                )
+                while not self._stop.is_set():
+                    batch = self._collect()
+                    if self._fatal is not None:
+                        raise_fatal(self._fatal, "kafka client")
+                    if batch:
+                        self._handle(batch)
+                    if self._limit_reached():
+                        self.stop("max-messages")
+            finally:
+                self._close()
         return self.summary
 
     def _limit_reached(self) -> bool:

@@ -19,7 +19,7 @@ JSON-lines file with their path, reason and message (the dead-letter topic's hea
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,35 @@ def iter_payloads(paths: Sequence[Path]) -> Iterator[tuple[str, bytes]]:
             )
 
 
+def iter_payload_batches(
+    paths: Sequence[Path], batch_size: int
+) -> Iterator[tuple[list[str], list[bytes]]]:
+    """`iter_payloads` in batches: (origins, payloads) of at most `batch_size` inputs each."""
+    origins: list[str] = []
+    payloads: list[bytes] = []
+    for origin, payload in iter_payloads(paths):
+        origins.append(origin)
+        payloads.append(payload)
+        if len(payloads) >= batch_size:
+            yield origins, payloads
+            origins, payloads = [], []
+    if payloads:
+        yield origins, payloads
+
+
+def count_payloads(paths: Sequence[Path]) -> int | None:
+    """How many payloads `iter_payloads` will give (None if a light-curve directory is in)."""
+    total = 0
+    for path in paths:
+        if path.is_dir():
+            if (path / "manifest.csv").is_file():
+                return None
+            total += sum(1 for p in path.rglob("*") if p.is_file())
+        else:
+            total += 1
+    return total
+
+
 def _lightcurve_payloads(directory: Path) -> Iterator[tuple[str, bytes]]:
     from broker_plugin.lightcurve_dir import read_lightcurve_dir
     from broker_plugin.serving.produce import curves_by_object, encode_compact_container
@@ -93,36 +122,20 @@ def classify_files(
         pipeline = make_pipeline(model_dir, registry_url, schema_dir)
     records: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
-    origins: list[str] = []
-    payloads: list[bytes] = []
-
-    def flush() -> None:
-        outcome = pipeline.process(payloads)
-        records.extend(c.record for c in outcome.classified)
-        rejected.extend(
-            {
-                "origin": origins[r.index],
-                "reason": r.reason,
-                "message": r.message,
-                "schema_id": r.schema_id,
-            }
-            for r in outcome.rejected
-        )
-        payloads.clear()
-        origins.clear()
-
-    with _Progress(progress) as advance:
-        for origin, payload in iter_payloads(inputs):
-            origins.append(origin)
-            payloads.append(payload)
-            if len(payloads) >= batch_size:
-                n = len(payloads)
-                flush()
-                advance(n)
-        if payloads:
-            n = len(payloads)
-            flush()
-            advance(n)
+    with ProgressCounter(progress, "classifying") as advance:
+        for origins, payloads in iter_payload_batches(inputs, batch_size):
+            outcome = pipeline.process(payloads)
+            records.extend(c.record for c in outcome.classified)
+            rejected.extend(
+                {
+                    "origin": origins[r.index],
+                    "reason": r.reason,
+                    "message": r.message,
+                    "schema_id": r.schema_id,
+                }
+                for r in outcome.rejected
+            )
+            advance(len(payloads))
 
     out.parent.mkdir(parents=True, exist_ok=True)
     write_records(records, out)
@@ -168,20 +181,23 @@ def _parquet_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-class _Progress:
-    """A rich progress counter (or nothing) around the replay loop."""
+class ProgressCounter:
+    """A transient rich progress bar (or nothing) around a read loop (`classify`, `capture`).
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    `with ProgressCounter(enabled, what, total) as advance:` ... `advance(n)` per batch.
+    """
 
-    def __enter__(self) -> Any:
+    def __init__(self, enabled: bool, what: str, total: int | None = None) -> None:
+        self.enabled, self.what, self.total = enabled, what, total
+
+    def __enter__(self) -> Callable[[int], None]:
         if not self.enabled:
             return lambda n: None
         from rich.progress import Progress
 
         self._progress = Progress(transient=True)
         self._progress.__enter__()
-        task = self._progress.add_task("classifying", total=None)
+        task = self._progress.add_task(self.what, total=self.total)
         return lambda n: self._progress.advance(task, n)
 
     def __exit__(self, *exc: object) -> None:

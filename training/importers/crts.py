@@ -49,7 +49,7 @@ import numpy as np
 import polars as pl
 
 from broker_plugin.lightcurve import LightCurve
-from training.importers.output import write_import
+from training.importers.output import collect_import, write_import
 from training.importers.report import ImportReport
 from training.importers.sources import find_archive, iter_star_members
 
@@ -84,9 +84,7 @@ def load_crts(src: str | Path, progress: bool = False) -> tuple[list[LightCurve]
     """The same curves `import_crts` writes, in memory, sorted by star id."""
     started = time.perf_counter()
     archive, report = _prepare(Path(src))
-    curves = sorted(_scan(archive, report, progress), key=lambda c: c.object_id)
-    report.seconds = time.perf_counter() - started
-    return curves, report
+    return collect_import(_scan(archive, report, progress), report, started=started)
 
 
 def _prepare(src: Path) -> tuple[Path, ImportReport]:

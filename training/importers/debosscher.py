@@ -63,7 +63,7 @@ from pathlib import Path
 import numpy as np
 
 from broker_plugin.lightcurve import LightCurve
-from training.importers.output import write_import
+from training.importers.output import collect_import, write_import
 from training.importers.report import ImportReport
 from training.importers.sources import find_archive, iter_star_members
 
@@ -122,9 +122,7 @@ def load_debosscher(
     """The same curves `import_debosscher` writes, in memory, sorted by object id."""
     started = time.perf_counter()
     archive, report = _prepare(Path(src))
-    curves = sorted(_scan(archive, report, progress), key=lambda c: c.object_id)
-    report.seconds = time.perf_counter() - started
-    return curves, report
+    return collect_import(_scan(archive, report, progress), report, started=started)
 
 
 def label_of(source_class: str) -> str | None:

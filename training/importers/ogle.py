@@ -52,7 +52,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from broker_plugin.lightcurve import CLASSES, LightCurve
-from training.importers.output import open_output
+from training.importers.output import collect_import, open_output
 from training.importers.report import ImporterError, ImportReport
 from training.importers.sources import ProgressBar, is_tar_name, iter_tar_members
 
@@ -131,10 +131,9 @@ def load_ogle(
     labels = _label_table(type_map)
     catalogue, report = _prepare(src, ident, periods)
     curves = [c for c, _ in _scan(src, labels, catalogue, band, survey, report, progress)]
+    # The survey phase is known once every curve is read (see `_scan`).
     curves = [c if c.survey else c.with_(survey=report.survey) for c in curves]
-    curves.sort(key=lambda c: (c.object_id, c.band or ""))
-    report.seconds = time.perf_counter() - started
-    return curves, report
+    return collect_import(curves, report, started=started)
 
 
 def parse_dat(raw: bytes) -> np.ndarray:

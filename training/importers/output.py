@@ -1,5 +1,8 @@
 """Where an import writes: one light-curve directory per import, never mixed with another.
 
+`write_import` writes an importer's curves and times its report; `collect_import` is the same
+for the `load_*` functions, which keep the curves in memory in the order of the manifest.
+
 The writing itself is the format's one writer, `broker_plugin.lightcurve_dir
 .LightCurveDirWriter`; what is specific to imports lives here: OUT is emptied of an earlier
 import only with `--overwrite`, and the manifest is sorted by object and band so that the
@@ -14,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from broker_plugin.lightcurve import LightCurve
-from broker_plugin.lightcurve_dir import MANIFEST, LightCurveDirWriter
+from broker_plugin.lightcurve_dir import MANIFEST, LightCurveDirWriter, check_output_dir
 from training.importers.report import ImporterError, ImportReport
 
 SUBDIR = "lc"
@@ -46,16 +49,19 @@ def write_import(
     return report
 
 
+def collect_import(
+    curves: Iterable[LightCurve], report: ImportReport, *, started: float
+) -> tuple[list[LightCurve], ImportReport]:
+    """`curves` as a list sorted by object id and band (the manifest's order), and `report`
+    with the seconds since `started` (a `time.perf_counter()`)."""
+    kept = sorted(curves, key=lambda c: (c.object_id, c.band or ""))
+    report.seconds = time.perf_counter() - started
+    return kept, report
+
+
 def prepare_output(out: Path, overwrite: bool) -> None:
     """Make `out` ready; never mix a new import with an earlier one unless told to replace it."""
-    if out.exists() and not out.is_dir():
-        raise ImporterError(f"{out}: exists and is not a directory; choose a directory for OUT")
-    earlier = [p for p in (out / MANIFEST, out / SUBDIR) if p.exists()]
-    if earlier and not overwrite:
-        raise ImporterError(
-            f"{out}: already holds a light-curve directory ({earlier[0].name}); "
-            "pass --overwrite to replace it or choose another OUT"
-        )
+    check_output_dir(out, SUBDIR, overwrite, named=str(out), option="OUT", error=ImporterError)
     if (out / SUBDIR).is_dir():
         shutil.rmtree(out / SUBDIR)
     (out / MANIFEST).unlink(missing_ok=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from broker_plugin.lightcurve import LightCurve
-from training.importers.output import write_import
+from training.importers.output import collect_import, write_import
 from training.importers.report import ImporterError, ImportReport
 from training.importers.sources import iter_star_members
 
@@ -55,10 +55,7 @@ def load_sdss_rrlyr(
     """The same curves `import_sdss_rrlyr` writes, in memory, sorted by star id and band."""
     started = time.perf_counter()
     archive, types, report = _prepare(Path(src))
-    curves = list(_scan(archive, types, report, progress))
-    curves.sort(key=lambda c: (c.object_id, c.band or ""))
-    report.seconds = time.perf_counter() - started
-    return curves, report
+    return collect_import(_scan(archive, types, report, progress), report, started=started)
 
 
 def read_periods(path: Path) -> dict[str, tuple[str, float]]:
