@@ -159,7 +159,26 @@ def upsilon_predictions(path: Path, folds: Sequence[loso.Fold],
             y = np.array([CLASSES.index(c.label) for c in test])
             pred = np.array([CLASSES.index(found[k]) if found[k] in CLASSES else len(CLASSES)
                              for k, h in zip(keys, have, strict=True) if h])
-            out.append(loso.Predictions("upsilon", fold.left_out, n, y, None, pred))
+            out.append(loso.Predictions("upsilon", fold.left_out, n, y, None, pred,
+                                        [(c.object_id, c.band) for c in test]))
+    return out
+
+
+def same_curves(predictions: Sequence[loso.Predictions],
+                peer: Sequence[loso.Predictions]) -> list[loso.Predictions]:
+    """Every method's predictions cut to the curves the peer scored (rows `METHOD|peer`),
+    so the side-by-side columns are measured on exactly the same curves."""
+    scored = {(p.left_out, p.truncate): set(p.ids) for p in peer}
+    out = []
+    for p in predictions:
+        keep = scored.get((p.left_out, p.truncate))
+        if not keep:
+            continue
+        mask = np.array([i in keep for i in p.ids])
+        out.append(loso.Predictions(
+            f"{p.method}|ups", p.left_out, p.truncate, p.y_true[mask],
+            None if p.probabilities is None else p.probabilities[mask], p.predicted[mask],
+            [i for i, m in zip(p.ids, mask, strict=True) if m]))
     return out
 
 
@@ -227,7 +246,8 @@ def main() -> None:
     predictions = loso.run_folds(folds, methods, extra, truncations, say,
                                  cache=args.workdir / "predictions" / args.tag)
     if args.upsilon:
-        predictions += upsilon_predictions(args.upsilon, folds, truncations)
+        peer = upsilon_predictions(args.upsilon, folds, truncations)
+        predictions = [*predictions, *same_curves(predictions, peer), *peer]
     rows = loso.table(predictions)
     print_rows(rows)
     if args.json:
