@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from broker_plugin.features import featurise_batch  # noqa: E402
+from broker_plugin.features import FeatureSettings, featurise_batch  # noqa: E402
 from broker_plugin.lightcurve import CLASSES, LightCurve  # noqa: E402
 from training.crosssurvey import loso  # noqa: E402
 
@@ -43,7 +43,8 @@ def say(message: str) -> None:
 
 
 def forest_method(seed: int, transfer: str = "", copies: int = 2,
-                  cadences: dict[str, Path] | None = None) -> loso.Method:
+                  cadences: dict[str, Path] | None = None,
+                  merge_within: float | None = None) -> loso.Method:
     """The feature forest; with `transfer` (@others/@all) also on re-observed training curves."""
     from training.crosssurvey.forest import FeatureForest
 
@@ -55,7 +56,8 @@ def forest_method(seed: int, transfer: str = "", copies: int = 2,
             dirs = fold_cadences(transfer, fold, cadences or {})
             for view in transfer_views(curves, dirs, copies, seed):
                 curves += [v for v in view if v is not None]
-        return FeatureForest(CLASSES, seed=seed, n_jobs=2).fit(curves).predict_proba
+        settings = FeatureSettings(merge_within=merge_within)
+        return FeatureForest(CLASSES, settings, seed=seed, n_jobs=2).fit(curves).predict_proba
 
     return fit
 
@@ -205,6 +207,8 @@ def main() -> None:
                         help="NAME=key=value,key=value (repeatable)")
     parser.add_argument("--no-forest", action="store_true")
     parser.add_argument("--no-cnn", action="store_true", help="the forest (and peers) only")
+    parser.add_argument("--forest-merge", type=float, default=0.0,
+                        help="the forests' feature setting merge_within [days]; 0 = off")
     parser.add_argument("--forest-transfer", default="",
                         help="also a forest trained with re-observed views: @others or @all")
     parser.add_argument("--sim-per-class", type=int, default=0)
@@ -233,11 +237,13 @@ def main() -> None:
         say(f"wrote {args.write_selection}")
     cadences = write_cadences(curves, args.workdir)
     methods: dict[str, loso.Method] = {}
+    merge = args.forest_merge or None
+    suffix = f"_merge{args.forest_merge:g}" if merge else ""
     if not args.no_forest:
-        methods["forest"] = forest_method(args.seed)
+        methods[f"forest{suffix}"] = forest_method(args.seed, merge_within=merge)
     if args.forest_transfer:
-        methods[f"forest{args.forest_transfer}"] = forest_method(
-            args.seed, args.forest_transfer, cadences=cadences)
+        methods[f"forest{args.forest_transfer}{suffix}"] = forest_method(
+            args.seed, args.forest_transfer, cadences=cadences, merge_within=merge)
     for spec in [] if args.no_cnn else args.cnn or ["cnn="]:
         name, _, overrides = spec.partition("=")
         methods[name] = cnn_method(name, [o for o in overrides.split(";") if o], args.workdir,

@@ -179,3 +179,23 @@ def test_segment_quantile_matches_numpy() -> None:
     for k in range(6):
         expected = np.quantile(values[segment == k], 0.1) if (segment == k).any() else np.nan
         np.testing.assert_allclose(got[k], expected)
+
+
+def test_merge_within_averages_each_visit() -> None:
+    """Exposures closer than merge_within are one visit: mean time and magnitude, then Δ."""
+    nights = np.array([0.0, 0.01, 0.02, 0.03, 1.0, 1.01, 3.0])
+    mags = np.array([10.0, 10.2, 10.4, 10.6, 11.0, 11.2, 12.0])
+    curve = LightCurve("v", nights, mags, np.full(7, 0.01))
+    merged = FeatureSettings(merge_within=0.05, dm_quantile_low=None, dm_quantile_high=None,
+                             dt_quantile_low=None)
+    batch = featurise(curve, merged)
+    assert batch.lengths.tolist() == [2]
+    np.testing.assert_allclose(batch.x[0, 0, :2], [1.005 - 0.015, 3.0 - 1.005], rtol=1e-5)
+    np.testing.assert_allclose(batch.x[0, 1, :2], [11.1 - 10.3, 12.0 - 11.1], rtol=1e-5)
+    # Shuffled input, NaN rows and a second curve in the same batch change nothing.
+    noisy = LightCurve("w", np.r_[nights[::-1], np.nan], np.r_[mags[::-1], 5.0], np.ones(8))
+    both = featurise_batch([noisy, curve], merged)
+    np.testing.assert_allclose(both.x[0], both.x[1])
+    assert featurise(curve, FeatureSettings.unfiltered()).lengths.tolist() == [6]
+    with pytest.raises(FeatureSettingsError, match="merge_within"):
+        FeatureSettings(merge_within=0.0)

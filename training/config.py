@@ -53,6 +53,9 @@ class TrainingConfig:
     filters: int = 16
     kernel_size: int = 6
     fc_units: int = 200
+    # Feature setting `merge_within` [days]: exposures closer than this are averaged into one
+    # visit before differencing (broker_plugin/features.py); 0 keeps every point.
+    merge_within_days: float = 0.0
     # Period-free statistics of the magnitude distribution beside the sequence, computed
     # inside the graph (classifier/summary.py): cadence-robust evidence for new surveys.
     summary_features: bool = False
