@@ -34,6 +34,9 @@ from training.classifier.data import (
 )
 from training.config import TrainingConfig
 
+#: Export parity bound (max |Δp|, torch vs onnxruntime) for models with summary statistics.
+SUMMARY_PARITY_TOLERANCE = 3e-3
+
 
 class MissingPhysicalParametersError(UserError, ValueError):
     """Two-losses training asked for, but nothing to fit a generator on."""
@@ -214,6 +217,9 @@ def train_on_curves(
         name=config.model_name, version=config.model_version,
         min_points=config.min_points, training_data=training_data,
         metrics=card_metrics, config=config.to_dict(),
+        # The in-graph statistics (cumulative sums, sorts) agree with torch to ~1e-5 in
+        # float32; through a trained network that reaches ~1e-3 in probability at most.
+        tolerance=SUMMARY_PARITY_TOLERANCE if config.summary_features else 1e-4,
     )
     probabilities = onnx_probabilities(onnx_path, val.x)
     metrics = summary(val.y, probabilities, train.classes)
