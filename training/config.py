@@ -186,44 +186,34 @@ class TrainingConfig:
 #: `paper`: the settings of Pérez-Galarce et al. (2025) as we read them (4 blocks, FC 200,
 #: Adam lr 1e-3, early stopping, a synthetic batch every few epochs); where the paper gives
 #: a search range rather than one value we take a value inside it.
+_QUICK: dict[str, Any] = {
+    "epochs": 15,
+    "batch_size": 64,
+    "learning_rate": 2e-3,
+    "patience": 5,
+    "synthetic_every": 2,
+    "synthetic_per_batch": 300,
+    "n_oversampling": 1,
+    "b_decay": 0.3,
+    "generator_preset": "quick",
+    "generator_max_per_class": 200,
+    "augment_copies": 3,
+    "augment_synthetic": True,
+    "augment_validation": True,
+    "ensemble_members": 3,
+}
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {
-        "epochs": 15,
-        "batch_size": 64,
-        "learning_rate": 2e-3,
-        "patience": 5,
-        "synthetic_every": 2,
-        "synthetic_per_batch": 300,
-        "n_oversampling": 1,
-        "b_decay": 0.3,
-        "generator_preset": "quick",
-        "generator_max_per_class": 200,
-        "augment_copies": 3,
-        "augment_synthetic": True,
-        "augment_validation": True,
-        "ensemble_members": 3,
-    },
+    "quick": _QUICK,
     # `multisurvey`: the recipe of the shipped default model (scripts/build-default-model):
-    # every shared real survey plus simulated stars, at most 400 curves per class and
-    # directory, each curve also re-observed at real survey cadences (`cadence_from`, set by
-    # the script) and survey-augmented, the in-graph summary statistics beside the sequence,
-    # and the self-regulated two-losses training.
+    # `quick`'s optimisation on every shared real survey plus simulated stars, at most 400
+    # curves per class and directory, each curve also re-observed at real survey cadences
+    # (`cadence_from`, set by the script) and survey-augmented, the in-graph summary
+    # statistics beside the sequence, the self-regulated two-losses training, one model.
     "multisurvey": {
-        "epochs": 15,
-        "batch_size": 64,
-        "learning_rate": 2e-3,
-        "patience": 5,
+        **_QUICK,
         "max_curves_per_class": 400,
-        "synthetic_every": 2,
-        "synthetic_per_batch": 300,
-        "n_oversampling": 1,
-        "b_decay": 0.3,
-        "generator_preset": "quick",
-        "generator_max_per_class": 200,
         "augment_copies": 2,
         "transfer_copies": 2,
-        "augment_synthetic": True,
-        "augment_validation": True,
         "summary_features": True,
         "ensemble_members": 1,
         "model_name": "selfreg-cnn-multisurvey",

@@ -124,17 +124,16 @@ def train_run(
     data_dir: str | Path | Sequence[str | Path],
     run_dir: str | Path,
     config: TrainingConfig,
-    generator_dir: str | Path | None = None,
-    settings: FeatureSettings | None = None,
-    progress: bool = True,
-    source: SyntheticSource | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
-    """Run the whole method; returns the validation metrics written to RUN/metrics.json."""
+    """Run the whole method; returns the validation metrics written to RUN/metrics.json.
+
+    `options` are `train_on_curves`'s (generator_dir, settings, progress, source).
+    """
     curves = load_training_curves(data_dir, config.max_curves_per_class, config.seed)
     sources = ([str(data_dir)] if isinstance(data_dir, str | Path)
                else [str(d) for d in data_dir])
-    return train_on_curves(curves, sources, run_dir, config, generator_dir, settings,
-                           progress, source)
+    return train_on_curves(curves, sources, run_dir, config, **options)
 
 
 def train_on_curves(
