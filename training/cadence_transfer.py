@@ -66,6 +66,7 @@ from broker_plugin.errors import UserError
 from broker_plugin.lightcurve import LightCurve
 from broker_plugin.lightcurve_dir import read_manifest, read_photometry_files
 from training.generator.synthesis import block_index
+from training.period_cache import cached_periods
 from training.simulator.cadence import Cadence, get_cadence
 from training.simulator.noise import flux_noise_mag
 from training.simulator.periodogram import lomb_scargle_period
@@ -632,21 +633,6 @@ def search_period(curve: LightCurve, max_points: int = 200) -> float:
                                max_points=max_points, single=True)
 
 
-#: Lomb–Scargle periods already found in this process, by curve content: a benchmark that
-#: fits the same training curves for several methods (or folds) searches each one once.
-_PERIODS: dict[tuple[str, str | None, str | None, int, int, int], float] = {}
-
-
-def _cached_search_period(curve: LightCurve) -> float:
-    key = (curve.object_id, curve.band, curve.label, len(curve), hash(curve.time.tobytes()),
-           hash(curve.mag.tobytes()))
-    if key not in _PERIODS:
-        if len(_PERIODS) > 200_000:
-            _PERIODS.clear()
-        _PERIODS[key] = search_period(curve)
-    return _PERIODS[key]
-
-
 def fit_fourier(curves: Sequence[LightCurve], periods: np.ndarray | None = None,
                 max_order: int = MAX_ORDER) -> FourierFits:
     """Fit every curve (module docstring); `periods` (NaN = unknown) override the manifest.
@@ -657,10 +643,10 @@ def fit_fourier(curves: Sequence[LightCurve], periods: np.ndarray | None = None,
     n = len(curves)
     periods = curve_periods(curves) if periods is None else np.asarray(periods, float).copy()
     source = np.where(np.isfinite(periods), "manifest", "").astype(object)
-    for i in np.flatnonzero(~np.isfinite(periods)):
-        periods[i] = _cached_search_period(curves[i])
-        if np.isfinite(periods[i]):
-            source[i] = "lomb-scargle"
+    unknown = np.flatnonzero(~np.isfinite(periods))
+    if unknown.size:  # searched once per curve content, remembered across runs
+        periods[unknown] = cached_periods([curves[i] for i in unknown], search_period)
+        source[unknown[np.isfinite(periods[unknown])]] = "lomb-scargle"
     time, mag, err, seg = _flatten(curves)
     fits = _fit_batch(time, mag, err, seg, n, periods, max_order)
     doubled = np.flatnonzero((source == "lomb-scargle")
