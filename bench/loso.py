@@ -86,7 +86,7 @@ def cnn_method(name: str, overrides: list[str], workdir: Path,
         resolved = [f"cadence_from={','.join(fold_cadences(o.partition('=')[2], fold, cadences))}"
                     if o.startswith("cadence_from=@") else o for o in overrides]
         config = resolve_config("quick", overrides=[*base, *resolved])
-        run = workdir / "runs" / name / fold.replace("/", "_")
+        run = workdir / "runs" / name / loso.safe_name(fold)
         train_on_curves(train, [f"shared sets without {fold}"], run, config, progress=False)
         onnx_path, card = load_model_dir(run)
         index = [card.classes.index(c) if c in card.classes else -1 for c in CLASSES]

@@ -152,9 +152,9 @@ class TrainingConfig:
         if not 1 <= self.ensemble_members <= 32:
             raise TrainingConfigError(
                 f"config ensemble_members={self.ensemble_members}: use 1 (one model) to 32")
-        if isinstance(self.cadence_from, str | Path):
-            object.__setattr__(self, "cadence_from", [str(self.cadence_from)])
-        object.__setattr__(self, "cadence_from", [str(d) for d in self.cadence_from or []])
+        dirs = ([self.cadence_from] if isinstance(self.cadence_from, str | Path)
+                else self.cadence_from or [])
+        object.__setattr__(self, "cadence_from", [str(d) for d in dirs])
         if self.transfer_copies < 0:
             raise TrainingConfigError(
                 f"config transfer_copies={self.transfer_copies}: must be >= 0 (views per "
