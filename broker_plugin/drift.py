@@ -16,7 +16,12 @@ Per-curve quantities (one value per light curve, i.e. per object and band):
 ``dt_p10``/``dt_median``/``dt_p90``         quantiles of the curve's Δt (days): cadence;
 ``abs_dm_p10``/``abs_dm_median``/``abs_dm_p90`` quantiles of |Δm| (mag): amplitude + noise;
 ``points_per_band``           raw points in the curve before filtering (when given);
-``confidence``                the top class probability.
+``confidence``                the top class probability;
+``unknown_score``             the model's unknown score (calibrated models, see the card).
+
+Per window: ``class_mix`` (the predicted class shares) and ``unknown_share`` (the share of
+curves above the card's unknown threshold; its reference is the validation share, about
+1 − the card's ``in_class_kept``), both compared with the Jensen–Shannon distance.
 
 Curves with no usable pair (length 0) carry no features and are ignored.
 
@@ -84,7 +89,9 @@ INPUT_FEATURES = (
 )
 POINTS_FEATURE = "points_per_band"
 CONFIDENCE_FEATURE = "confidence"
+UNKNOWN_FEATURE = "unknown_score"
 CLASS_MIX = "class_mix"
+UNKNOWN_SHARE = "unknown_share"
 
 
 class DriftReferenceError(UserError, ValueError):
@@ -178,12 +185,16 @@ def reference_statistics(
     probabilities: np.ndarray,
     classes: Sequence[str],
     points_per_band: np.ndarray | None = None,
+    unknown_scores: np.ndarray | None = None,
+    unknown_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Reference statistics for ``ModelCard.reference`` (JSON-serialisable).
 
     `batch` holds the reference curves' features (e.g. the validation set), `probabilities`
     the exported model's (N, n_classes) output on them, `points_per_band` (optional) each
-    curve's raw point count. Empty curves are left out, as the plugin does.
+    curve's raw point count, `unknown_scores` and `unknown_threshold` the calibrated
+    model's unknown score on them and its flag threshold. Empty curves are left out, as the
+    plugin does.
     """
     probabilities = np.asarray(probabilities, dtype=np.float64)
     classes = list(classes)
@@ -198,13 +209,20 @@ def reference_statistics(
     features[CONFIDENCE_FEATURE] = _distribution(probabilities[keep].max(axis=1))
     predicted = probabilities[keep].argmax(axis=1)
     mix = np.bincount(predicted, minlength=len(classes)) / max(int(keep.sum()), 1)
-    return {
+    reference = {
         "format": REFERENCE_FORMAT,
         "n_curves": int(keep.sum()),
         "classes": classes,
         "class_mix": mix.tolist(),
         "features": features,
     }
+    if unknown_scores is not None and unknown_threshold is not None:
+        scores = np.asarray(unknown_scores, dtype=np.float64)[keep]
+        features[UNKNOWN_FEATURE] = _distribution(scores)
+        reference["unknown_threshold"] = float(unknown_threshold)
+        reference[UNKNOWN_SHARE] = float(np.mean(scores > unknown_threshold)) if scores.size \
+            else 0.0
+    return reference
 
 
 def psi(reference_proportions: np.ndarray, window_proportions: np.ndarray) -> float:
@@ -281,6 +299,8 @@ class DriftMonitor:
         self._ref_edges = {f: np.asarray(d["edges"]) for f, d in ref.items()}
         self._ref_sample = {f: np.asarray(d["sample"]) for f, d in ref.items()}
         self._ref_mix = np.asarray(self.reference["class_mix"], dtype=np.float64)
+        self._ref_unknown_share = self.reference.get(UNKNOWN_SHARE)
+        self._unknown_threshold = self.reference.get("unknown_threshold")
         # Ring buffers: one row per curve; NaN marks a quantity not given for that curve.
         self._values = np.full((self.window, len(self.features)), np.nan)
         self._predicted = np.zeros(self.window, dtype=np.int64)
@@ -290,6 +310,7 @@ class DriftMonitor:
         self._lock = threading.Lock()
         self.scores: dict[tuple[str, str], float] = {}
         self.flag = 0
+        self.unknown_share = math.nan
         self._gauges: _DriftGauges | None = None
         if registry is not None:
             self._gauges = _DriftGauges(registry, prefix, self.thresholds)
@@ -313,6 +334,7 @@ class DriftMonitor:
         batch: FeatureBatch,
         probabilities: np.ndarray,
         points_per_band: np.ndarray | None = None,
+        unknown_scores: np.ndarray | None = None,
     ) -> int:
         """Add a classified batch (rows of `probabilities` match `batch`); returns the flag."""
         probabilities = np.asarray(probabilities)
@@ -324,6 +346,8 @@ class DriftMonitor:
         keep = np.asarray(batch.lengths) > 0
         per_curve = per_curve_features(batch, points_per_band)
         per_curve[CONFIDENCE_FEATURE] = probabilities.max(axis=1).astype(np.float64)
+        if unknown_scores is not None:
+            per_curve[UNKNOWN_FEATURE] = np.asarray(unknown_scores, dtype=np.float64)
         n_rows = len(batch)
         rows = np.full((n_rows, len(self.features)), np.nan)
         for j, name in enumerate(self.features):
@@ -363,6 +387,15 @@ class DriftMonitor:
             scores[(name, "ks")] = ks_statistic(self._ref_sample[name], column)
         mix = np.bincount(self._predicted[: self._filled], minlength=len(self.classes))
         scores[(CLASS_MIX, "js")] = js_distance(self._ref_mix, mix.astype(np.float64))
+        if self._ref_unknown_share is not None and UNKNOWN_FEATURE in self.features:
+            column = values[:, self.features.index(UNKNOWN_FEATURE)]
+            column = column[np.isfinite(column)]
+            if column.size >= self.min_window:
+                share = float(np.mean(column > self._unknown_threshold))
+                reference = float(self._ref_unknown_share)
+                scores[(UNKNOWN_SHARE, "js")] = js_distance(
+                    np.array([1.0 - reference, reference]), np.array([1.0 - share, share]))
+                self.unknown_share = share
         t = self.thresholds
         limit = {"psi": t.psi, "ks": t.ks, "js": t.js}
         self.scores = scores
@@ -383,9 +416,11 @@ class DriftMonitor:
                 g.score.labels(feature=name, method=method).set(
                     self.scores.get((name, method), math.nan)
                 )
-        g.score.labels(feature=CLASS_MIX, method="js").set(
-            self.scores.get((CLASS_MIX, "js"), math.nan)
-        )
+        for quantity in (CLASS_MIX, UNKNOWN_SHARE):
+            if quantity == UNKNOWN_SHARE and self._ref_unknown_share is None:
+                continue
+            g.score.labels(feature=quantity, method="js").set(
+                self.scores.get((quantity, "js"), math.nan))
         g.flag.set(self.flag)
         g.window.set(self._filled)
 

@@ -34,7 +34,8 @@ Metric names (prefix ``broker_plugin``)::
     _consumer_lag_messages{topic,partition}  high watermark − position
     _assigned_partitions                     partitions this pod owns now
     _transactions_aborted_total              exactly-once transactions aborted (batch re-read)
-    _predictions_total{model_version,predicted_class}
+    _predictions_total{model_version,predicted_class}   top class (also of unknown alerts)
+    _unknown_total{model_version}            alerts flagged unknown (none of the classes)
     _top_probability{model_version}          top class probability (histogram)
     _last_batch_timestamp_seconds            unix time of the last finished batch
     _build_info{version,python,onnxruntime}  1
@@ -200,6 +201,10 @@ class PluginMetrics:
             f"{p}_predictions", "Predicted classes", ["model_version", "predicted_class"],
             registry=r,
         )
+        self.unknown = Counter(
+            f"{p}_unknown", "Alerts flagged unknown: unknown score above the card's threshold",
+            ["model_version"], registry=r,
+        )
         self.top_probability = BulkHistogram(
             f"{p}_top_probability", "Top class probability of each classified alert",
             PROBABILITY_BUCKETS, ["model_version"], registry=r,
@@ -229,6 +234,7 @@ class PluginMetrics:
         for stage in STAGES:
             self.stage_duration.labels(stage=stage)
         self.alerts_classified.labels(model_version=model_version)
+        self.unknown.labels(model_version=model_version)
         for name in self.classes:
             self.predictions.labels(model_version=model_version, predicted_class=name)
         self.top_probability.observe(np.empty(0), [model_version])
@@ -268,8 +274,8 @@ class PluginMetrics:
         finally:
             self.stage_duration.labels(stage=name).observe(time.perf_counter() - start)
 
-    def classified(self, probabilities: np.ndarray) -> None:
-        """Counts per predicted class and the top-probability histogram, from (N, C) output."""
+    def classified(self, probabilities: np.ndarray, unknown: np.ndarray | None = None) -> None:
+        """Counts per top class, unknown flags and the top-probability histogram of a batch."""
         probabilities = np.asarray(probabilities)
         if probabilities.size == 0:
             return
@@ -286,6 +292,8 @@ class PluginMetrics:
                     model_version=self.model_version, predicted_class=name
                 ).inc(int(count))
         self.alerts_classified.labels(model_version=self.model_version).inc(len(probabilities))
+        if unknown is not None and np.any(unknown):
+            self.unknown.labels(model_version=self.model_version).inc(int(np.sum(unknown)))
         self.top_probability.observe(probabilities.max(axis=1), [self.model_version])
 
     def end_to_end(

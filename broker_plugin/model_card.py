@@ -3,7 +3,9 @@
 Written by `training train` beside `model.onnx`; read by the broker plugin, which takes the
 classes, the feature settings and the drift reference from here and never hard-codes them.
 The ONNX contract: input `x`, float32 (N, 2, length); output `probabilities`, float32
-(N, n_classes), rows summing to 1 (softmax inside the graph).
+(N, n_classes), rows summing to 1 (softmax inside the graph, calibrated when the card has
+a `calibration` block); calibrated models also output `unknown_score`, float32 (N,), flagged
+above the card's `unknown.threshold`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ MODEL_FILE = "model.onnx"
 CARD_FILE = "model_card.json"
 INPUT_NAME = "x"
 OUTPUT_NAME = "probabilities"
+#: Optional second output (N,): the unknown score of calibrated models (card `unknown`).
+UNKNOWN_OUTPUT_NAME = "unknown_score"
 CARD_FORMAT = 1
 
 
@@ -45,7 +49,17 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     reference: dict[str, Any] = field(default_factory=dict)
+    # Post-hoc calibration inside the graph: method, parameters, figures before and after.
+    calibration: dict[str, Any] = field(default_factory=dict)
+    # Unknown score: method, the graph output, the flag threshold and what it keeps.
+    unknown: dict[str, Any] = field(default_factory=dict)
     format: int = CARD_FORMAT
+
+    @property
+    def unknown_threshold(self) -> float | None:
+        """Scores above this flag a curve as none of the classes (None: no unknown score)."""
+        value = self.unknown.get("threshold") if self.unknown else None
+        return None if value is None else float(value)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

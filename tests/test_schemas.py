@@ -25,6 +25,8 @@ RECORDS = {
                    "predicted_class": "RRLYR"}],
         "points_per_band": {"g": 40, "r": 3}, "ingest_time_ms": 1_700_000_000_000,
         "publish_time_ms": 1_700_000_000_050,
+        "unknown_score": 0.21,
+        "is_unknown": True,
     },
     schemas.DEAD_LETTER: {
         "value": b"\x07bad", "key": None, "topic": "alerts", "partition": 3, "offset": 42,

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from broker_plugin.model_card import ModelCard, ModelCardError, load_model_dir
+from broker_plugin.model_card import (
+    UNKNOWN_OUTPUT_NAME,
+    ModelCard,
+    ModelCardError,
+    load_model_dir,
+)
 
 
 class Classifier:
@@ -29,6 +34,10 @@ class Classifier:
             str(self.onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._check_contract(self.card)
+        outputs = {o.name for o in self.session.get_outputs()}
+        #: The unknown score's threshold, None for models without one (nothing is flagged).
+        self.unknown_threshold = (self.card.unknown_threshold
+                                  if UNKNOWN_OUTPUT_NAME in outputs else None)
 
     def _check_contract(self, card: ModelCard) -> None:
         inputs = {i.name: i for i in self.session.get_inputs()}
@@ -60,12 +69,21 @@ class Classifier:
 
     def predict(self, x: np.ndarray, chunk: int = 1024) -> np.ndarray:
         """Probabilities for a feature batch; large batches run in chunks to bound memory."""
+        return self.predict_scored(x, chunk)[0]
+
+    def predict_scored(self, x: np.ndarray, chunk: int = 1024
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities, unknown scores or None when the model has no unknown score)."""
         n = x.shape[0]
+        scored = self.unknown_threshold is not None
         if n == 0:
-            return np.zeros((0, len(self.card.classes)), dtype=np.float32)
+            return (np.zeros((0, len(self.card.classes)), dtype=np.float32),
+                    np.zeros(0, np.float32) if scored else None)
         x = np.ascontiguousarray(x, dtype=np.float32)
-        parts = [
-            self.session.run([self.card.output_name], {self.card.input_name: x[i : i + chunk]})[0]
-            for i in range(0, n, chunk)
-        ]
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        names = [self.card.output_name, UNKNOWN_OUTPUT_NAME] if scored else [
+            self.card.output_name]
+        parts = [self.session.run(names, {self.card.input_name: x[i : i + chunk]})
+                 for i in range(0, n, chunk)]
+        probabilities = np.concatenate([p[0] for p in parts]).astype(np.float32, copy=False)
+        scores = np.concatenate([p[1] for p in parts]).astype(np.float32) if scored else None
+        return probabilities, scores

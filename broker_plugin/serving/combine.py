@@ -41,3 +41,20 @@ def combine_bands(
     expd = np.exp(mean)
     out[present] = expd / expd.sum(axis=1, keepdims=True)
     return out
+
+
+def combine_scores(
+    scores: np.ndarray, points: np.ndarray, owner: np.ndarray, n_owners: int
+) -> np.ndarray:
+    """(n_owners,) points-weighted mean of band scores (the unknown score), NaN if no band.
+
+    The same weights as `combine_bands`: a band with more epochs speaks louder.
+    """
+    weights = points.astype(np.float64)
+    total = np.bincount(owner, weights=weights, minlength=n_owners)
+    summed = np.bincount(owner, weights=weights * np.asarray(scores, np.float64),
+                         minlength=n_owners)
+    out = np.full(n_owners, np.nan)
+    present = total > 0
+    out[present] = summed[present] / total[present]
+    return out

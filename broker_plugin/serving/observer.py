@@ -88,7 +88,7 @@ class ServingObserver:
                 m.failed(reason, n)
         m.batch(len(messages))
         if outcome.probabilities is not None and len(outcome.probabilities):
-            m.classified(outcome.probabilities)
+            m.classified(outcome.probabilities, outcome.unknown)
             self._latency(outcome)
         if (
             self.drift is not None
@@ -97,7 +97,8 @@ class ServingObserver:
             and len(outcome.features)
         ):
             self.drift.update(
-                outcome.features, outcome.band_probabilities, points_per_band=outcome.band_points
+                outcome.features, outcome.band_probabilities, points_per_band=outcome.band_points,
+                unknown_scores=outcome.band_unknown_scores,
             )
         self._maybe_lag(consumer)
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from broker_plugin.features import FeatureBatch, featurise_segments
 from broker_plugin.serving.classifier import Classifier
-from broker_plugin.serving.combine import combine_bands
+from broker_plugin.serving.combine import combine_bands, combine_scores
 from broker_plugin.serving.records import RecordBuilder
 from broker_plugin.serving.timing import StageTimes
 
@@ -60,6 +60,8 @@ class BatchOutcome:
     band_probabilities: np.ndarray | None = None
     probabilities: np.ndarray | None = None  # combined, one row per classified alert
     predicted: list[str] = field(default_factory=list)
+    band_unknown_scores: np.ndarray | None = None  # per classified band (models with one)
+    unknown: np.ndarray | None = None  # flag per classified alert (models with a score)
 
 
 class AlertPipeline:
@@ -105,10 +107,17 @@ class AlertPipeline:
             seg_alert = np.asarray(decoded.segment_alert, dtype=np.int64)[rows]
 
         with times.stage("inference"):
-            band_probs = self.classifier.predict(features.x)
+            band_probs, band_scores = self.classifier.predict_scored(features.x)
 
         with times.stage("build"):
             combined = combine_bands(band_probs, sizes[rows], seg_alert, n_alerts)
+            threshold = self.classifier.unknown_threshold
+            if band_scores is not None and threshold is not None:
+                alert_scores = combine_scores(band_scores, sizes[rows], seg_alert, n_alerts)
+                scores_l: list[float | None] = alert_scores.tolist()
+                flagged_l = (alert_scores > threshold).tolist()
+            else:
+                scores_l, flagged_l = [None] * n_alerts, [False] * n_alerts
             has_band = np.bincount(seg_alert, minlength=n_alerts) > 0
             classified: list[Classified] = []
             predicted: list[str] = []
@@ -158,7 +167,7 @@ class AlertPipeline:
                 record = build(
                     alert_id[a], object_id[a], survey[a], _opt_int(schema_id[a]),
                     alert_mjd[a], combined_l[a], top[a], bands, skipped, ingest_l[index],
-                    publish_ms,
+                    publish_ms, scores_l[a], flagged_l[a],
                 )
                 classified.append(Classified(index, str(object_id[a]), record))
                 predicted.append(record["predicted_class"])
@@ -173,6 +182,8 @@ class AlertPipeline:
             band_probabilities=band_probs,
             probabilities=combined[keep],
             predicted=predicted,
+            band_unknown_scores=band_scores,
+            unknown=None if band_scores is None else np.asarray(flagged_l, bool)[keep],
         )
 
 

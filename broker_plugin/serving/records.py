@@ -13,6 +13,9 @@ import numpy as np
 
 from broker_plugin.serving.classifier import Classifier
 
+#: predicted_class of an alert whose unknown score is above the model card's threshold.
+UNKNOWN_CLASS = "unknown"
+
 
 class RecordBuilder:
     """Builds output-record dicts (field names follow schemas/ classification schema)."""
@@ -35,11 +38,15 @@ class RecordBuilder:
         skipped: dict[str, int],
         ingest_ms: int,
         publish_ms: int,
+        unknown_score: float | None = None,
+        unknown: bool = False,
     ) -> dict[str, Any]:
         """One alert's record from plain Python values (the pipeline converts once per batch).
 
         `combined` and each band's probabilities are lists of floats, `top` and each band's
         last item the index of the predicted class; `bands` holds (band, points, probs, top).
+        A flagged alert (`unknown`) gets predicted_class "unknown"; its probabilities and
+        `probability` (the top one) stay as the model gave them.
         """
         classes = self.classes
         points = {band: n for band, n, _, _ in bands}
@@ -54,7 +61,7 @@ class RecordBuilder:
             "classifier_version": self.version,
             "classes": list(classes),
             "probabilities": dict(zip(classes, combined, strict=True)),
-            "predicted_class": classes[top],
+            "predicted_class": UNKNOWN_CLASS if unknown else classes[top],
             "probability": combined[top],
             "bands": [
                 {
@@ -68,6 +75,8 @@ class RecordBuilder:
             "points_per_band": points,
             "ingest_time_ms": int(ingest_ms),
             "publish_time_ms": int(publish_ms),
+            "unknown_score": unknown_score,
+            "is_unknown": bool(unknown),
         }
 
 

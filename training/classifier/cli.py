@@ -1,4 +1,4 @@
-"""Commands of training.classifier: `train`, `evaluate`, `experiment`.
+"""Commands of training.classifier: `train`, `evaluate`, `calibrate`, `experiment`.
 
 Heavy imports (torch, sklearn, matplotlib) happen inside the commands so `training --help`
 stays fast.
@@ -15,6 +15,7 @@ def register(app: typer.Typer) -> None:
     """Add this package's commands to the root app."""
     app.command("train")(train)
     app.command("evaluate")(evaluate)
+    app.command("calibrate")(calibrate)
     app.command("experiment")(experiment)
 
 
@@ -65,16 +66,67 @@ def evaluate(
     model: Path = typer.Option(..., "--model", help="Run directory (model.onnx + card)."),
     data: Path = typer.Option(..., "--data", help="Labelled light-curve directory."),
     out: Path = typer.Option(..., "--out", help="Report directory to write."),
+    other_data: Path | None = typer.Option(
+        None, "--other-data", help="Light-curve directory whose curves of other classes "
+        "(unlabelled, or labels the model does not know) score the unknown flag."),
 ) -> None:
-    """Score an exported model with onnxruntime: F1, ROC-AUC OVO/OVR, recall, ECE."""
+    """Score an exported model as served: F1, ROC-AUC, recall, ECE, Brier, NLL, unknown flag."""
     from rich.console import Console
 
     from training.classifier.evaluate import evaluate_run, metrics_table
 
-    result = evaluate_run(model, data, out)
+    result = evaluate_run(model, data, out, other_dir=other_data)
     console = Console()
     console.print(metrics_table(result))
-    console.print(f"wrote {out}/metrics.json and {out}/confusion_matrix.png")
+    console.print(f"wrote {out}/metrics.json, {out}/confusion_matrix.png and "
+                  f"{out}/reliability.png")
+
+
+def calibrate(
+    model: Path = typer.Option(..., "--model", help="Run directory (model.onnx + card)."),
+    data: list[Path] = typer.Option(
+        ..., "--data", help="Labelled light curves (repeatable): a few per class of the new "
+        "survey (100 in all is enough), or with --run-split the run's own training data."),
+    out: Path = typer.Option(..., "--out", help="Directory for the re-calibrated model."),
+    keep: float = typer.Option(0.95, "--keep", help="Share of in-class curves the unknown "
+                               "flag keeps (sets its threshold)."),
+    max_curves: int = typer.Option(0, "--max-curves", min=0, help="Use at most this many "
+                                   "labelled curves (seeded, evenly per class; 0 = all)."),
+    seed: int = typer.Option(0, "--seed"),
+    bank_data: list[Path] = typer.Option(
+        [], "--bank-data", help="Labelled training curves for the unknown score's bank "
+        "(repeatable); needed once for models trained before the unknown score existed."),
+    run_split: bool = typer.Option(
+        False, "--run-split", help="Calibrate on the real curves of MODEL/split.csv's "
+        "validation rows and take the bank from its training rows (for runs trained "
+        "before calibration existed; --data names the run's training data)."),
+) -> None:
+    """Refit temperature scaling and the unknown threshold on labelled curves of a survey."""
+    from rich.console import Console
+
+    from training.classifier.calibrate import calibrate_on_curves, is_simulated, split_of_run
+    from training.classifier.data import load_curves
+    from training.crosssurvey.loso import cap_per_group
+
+    curves = [c for d in data for c in load_curves(d)]
+    bank = [c for d in bank_data for c in load_curves(d)] or None
+    if run_split:
+        bank, curves = split_of_run(model, curves)
+        curves = [c for c in curves if not is_simulated(c)]
+    if max_curves:
+        classes = {c.label for c in curves if c.label}
+        curves = cap_per_group([c for c in curves if c.label], max(
+            max_curves // max(len(classes), 1), 1), seed, key=lambda c: (c.label,))
+    source = ", ".join(str(d) for d in data) + (" (validation rows of split.csv)"
+                                                 if run_split else "")
+    card = calibrate_on_curves(model, out, curves, source, seed=seed, keep=keep,
+                               bank_curves=bank)
+    before, after = card.calibration["before"], card.calibration["after"]
+    Console().print(
+        f"temperature {card.calibration['temperature']:.3f} on "
+        f"{card.calibration['fitted_on']['n_curves']} curves: ECE {before['ece']:.3f} -> "
+        f"{after['ece']:.3f}, NLL {before['nll']:.3f} -> {after['nll']:.3f}; unknown "
+        f"threshold {card.unknown['threshold']:.4f} keeps {keep:.0%}; wrote {out}")
 
 
 def experiment(

@@ -1,4 +1,4 @@
-"""Figures people look at: training curves and confusion matrices (PNG, Agg backend)."""
+"""Figures people look at: training curves, confusion matrices, reliability diagrams (PNG)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,35 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], path: str | Path,
                     va="center", fontsize=8, color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046, label="fraction of true class")
     ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_reliability(bins: dict[str, list[float]], path: str | Path, title: str = "") -> Path:
+    """Accuracy against top-class confidence per equal-width bin, with the bins' counts."""
+    plt = _pyplot()
+    count = np.asarray(bins["count"], float)
+    confidence = np.asarray(bins["confidence"], float)
+    accuracy = np.asarray(bins["accuracy"], float)
+    edges = np.linspace(0, 1, count.size + 1)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    fig, (ax, ax_count) = plt.subplots(2, 1, figsize=(5, 6), sharex=True,
+                                       gridspec_kw={"height_ratios": [3, 1]})
+    filled = count > 0
+    ax.bar(centres[filled], accuracy[filled], width=1 / count.size, edgecolor="black",
+           alpha=0.7, label="accuracy")
+    ax.plot(confidence[filled], accuracy[filled], "o", color="C3", ms=3,
+            label="mean confidence")
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title)
+    ax_count.bar(centres, count, width=1 / count.size, color="grey")
+    ax_count.set_xlabel("top-class probability")
+    ax_count.set_ylabel("curves")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,7 +1,7 @@
 """`training train` end to end: data → split → (generator) → train → export → figures.
 
 RUN/ receives: config.yaml (resolved), model.onnx, model_card.json, history.json,
-metrics.json (validation), training_curves.png, confusion_matrix.png, split.csv (which
+metrics.json (validation, calibrated), training_curves.png, confusion_matrix.png, split.csv (which
 object went where), and generator/ when a generator was fitted here. With
 `ensemble_members` > 1, every member also gets history_memberK.json and
 training_curves_memberK.png, and model.onnx averages the members' probabilities.
@@ -150,6 +150,7 @@ def train_on_curves(
 
     `sources` names where the curves came from, for messages and the model card.
     """
+    from training.classifier.calibrate import calibrate_model, real_rows
     from training.classifier.export import export_run, onnx_probabilities
     from training.classifier.metrics import summary
     from training.classifier.plots import plot_confusion
@@ -220,12 +221,19 @@ def train_on_curves(
         # float32; through a trained network that reaches ~1e-3 in probability at most.
         tolerance=SUMMARY_PARITY_TOLERANCE if config.summary_features else 1e-4,
     )
+    # Temperature and unknown score fitted on the real, never augmented validation curves,
+    # with the training split as the unknown score's bank (calibrate.py).
+    calibration_set = real_rows(val, curves)
+    card = calibrate_model(run_dir, run_dir, calibration_set, bank=train, seed=config.seed,
+                           fitted_on={"source": "validation split, real curves"
+                                      if len(calibration_set) < len(val) else
+                                      "validation split"}, min_curves=4)
     probabilities = onnx_probabilities(onnx_path, val.x)
     metrics = summary(val.y, probabilities, train.classes)
     metrics.update(card_metrics)
     metrics["export_parity_max_abs_diff"] = card.metrics["export_parity_max_abs_diff"]
     card.metrics.update({k: metrics[k] for k in ("macro_f1", "roc_auc_ovo", "roc_auc_ovr",
-                                                 "ece", "accuracy")})
+                                                 "ece", "brier", "nll", "accuracy")})
     card.metrics["evaluated_on"] = "validation split"
     from broker_plugin.model_card import CARD_FILE
 
