@@ -7,7 +7,7 @@ scores the survey it never saw:
 
 * ECE (15 bins), Brier, NLL before and after, on every left-out labelled curve;
 * the same after `training calibrate` on CAL labelled curves of the left-out survey (seeded,
-  evenly per class), scored on the rest of that survey;
+  evenly over the classes it has), scored on the rest of that survey;
 * unknown AUROC of the left-out survey's other-class stars (importers keep them unlabelled,
   with `source_class`) against its in-class stars, the share flagged at the card's
   threshold, per survey and per source class;
@@ -90,19 +90,18 @@ def fold(run: Path, survey: str, curves: list[LightCurve], out: Path, n_cal: int
         "before": figures(y, raw), "after": figures(y, p),
     }
     # An operator's first step on a new survey: calibrate on a few of its labelled curves.
-    few = cap_per_group(test, max(n_cal // 5, 1), seed, key=lambda c: (c.label,))
+    per_class = max(n_cal // len({c.label for c in test}), 1)
+    few = cap_per_group(test, per_class, seed, key=lambda c: (c.label,))
     chosen = {id(c) for c in few}
     rest = [c for c in test if id(c) not in chosen]
     if len(few) >= 20 and rest:
         target = calibrate_on_curves(calibrated, out / "target", few, f"{n_cal} {survey}",
                                      seed=seed)
-        y_rest, p_rest, raw_rest, _ = probabilities_and_scores(out / "target", rest)
+        y_rest, p_rest, _, _ = probabilities_and_scores(out / "target", rest)
+        _, p_source, _, _ = probabilities_and_scores(calibrated, rest)
         result["target_calibrated"] = {"n_fit": len(few), "n_test": len(y_rest),
                                        "temperature": target.calibration["temperature"],
-                                       "before": figures(y_rest, Classifier(
-                                           calibrated).predict(featurise_labelled(
-                                               rest, card.classes, card.features,
-                                               card.min_points).x)),
+                                       "before": figures(y_rest, p_source),
                                        "after": figures(y_rest, p_rest)}
     if others and scores is not None:
         other, source = other_scores(calibrated, others)
