@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from broker_plugin.lightcurve import CLASSES, LightCurve  # noqa: E402
+from broker_plugin.model_card import load_model_dir  # noqa: E402
 from broker_plugin.serving.classifier import Classifier  # noqa: E402
 from training.classifier.calibrate import (  # noqa: E402
     calibrate_on_curves,
@@ -73,14 +74,44 @@ def figures(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {k: round(float(s[k]), 4) for k in ("ece", "brier", "nll", "macro_f1")}
 
 
+def shifted(run: Path, val: list[LightCurve], seed: int):
+    """Validation rows plus their survey-augmented and cadence-transferred views."""
+    from training.classifier.augment import attach_views
+    from training.config import TrainingConfig, load_config_file
+
+    _, card = load_model_dir(run)
+    config = TrainingConfig().with_overrides(load_config_file(run / "config.yaml"))
+    data = featurise_labelled(val, card.classes, card.features, card.min_points)
+    rows = [val[i] for i in data.source_index]
+    attach_views(data, rows, config, card.features, seed + 1)
+    if data.views is None:
+        return data
+    k = data.views.shape[0]
+    data.x = np.concatenate([data.x, *data.views])
+    data.lengths = np.concatenate([data.lengths, *data.view_lengths])
+    data.y = np.tile(data.y, k + 1)
+    data.object_ids = np.tile(data.object_ids, k + 1)
+    data.source_index = None
+    data.views = data.view_lengths = None
+    return data
+
+
 def fold(run: Path, survey: str, curves: list[LightCurve], out: Path, n_cal: int,
-         seed: int) -> dict[str, Any]:
+         seed: int, shift: bool) -> dict[str, Any]:
+    from training.classifier.calibrate import calibrate_model
+
     train_pool = [c for c in curves if survey_of(c) != survey and c.label in CLASSES]
     bank, val = split_of_run(run, train_pool)
     val = [c for c in val if not is_simulated(c)]
     calibrated = out / "calibrated"
-    card = calibrate_on_curves(run, calibrated, val, f"{run} validation rows",
-                               bank_curves=bank, seed=seed)
+    if shift:
+        _, card0 = load_model_dir(run)
+        bank_data = featurise_labelled(bank, card0.classes, card0.features, card0.min_points)
+        card = calibrate_model(run, calibrated, shifted(run, val, seed), bank_data,
+                               seed=seed, fitted_on={"source": "shifted validation"})
+    else:
+        card = calibrate_on_curves(run, calibrated, val, f"{run} validation rows",
+                                   bank_curves=bank, seed=seed)
     test = [c for c in curves if survey_of(c) == survey and c.label in CLASSES]
     others = [c for c in curves if survey_of(c) == survey and not c.label]
     y, p, raw, scores = probabilities_and_scores(calibrated, test)
@@ -143,6 +174,9 @@ def main() -> None:
     parser.add_argument("--calibrate-with", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--shifted", action="store_true",
+                        help="fit the temperature on the validation rows plus their "
+                             "augmented and cadence-transferred views")
     args = parser.parse_args()
     curves = [c for name in SET_NAMES if (args.workdir / "sets" / name).is_dir()
               for c in load_curves(args.workdir / "sets" / name)]
@@ -156,8 +190,9 @@ def main() -> None:
         if n_test < 20:
             print(f"{survey}: {n_test} labelled curves, skipped", file=sys.stderr)
             continue
-        r = fold(run, survey, curves, args.workdir / "calibration" / args.method / survey,
-                 args.calibrate_with, args.seed)
+        tag = "shifted" if args.shifted else "validation"
+        r = fold(run, survey, curves, args.workdir / "calibration" / args.method / tag / survey,
+                 args.calibrate_with, args.seed, args.shifted)
         results.append(r)
         tc = r.get("target_calibrated", {})
         print(f"{survey:10s} n={r['n_test']:5d} T={r['temperature']:.2f} ECE "
