@@ -1,5 +1,8 @@
 """Our Avro schemas (classification output, dead-letter envelope, compact and ZTF-subset alerts).
 
+The one lookup of our own schema files: serving's output, `produce`, the decoders and the
+tests all come here.
+
 The `.avsc` files live once, in the repository's top-level `schemas/`. `broker_plugin/_schemas`
 is a symlink to it, shipped as package data, so the same lookup works in a source checkout,
 an editable install and an installed wheel (where the files are copied into the package).
@@ -15,11 +18,17 @@ from typing import Any
 
 import fastavro
 
+from broker_plugin.errors import UserError
+
 CLASSIFICATION = "classification"
 DEAD_LETTER = "dead_letter"
 COMPACT_ALERT = "compact_alert"
 ZTF_ALERT = "ztf_alert"  # the subset of ZTF's packet our producer writes
 NAMES = (CLASSIFICATION, DEAD_LETTER, COMPACT_ALERT, ZTF_ALERT)
+
+
+class SchemaFileMissingError(UserError, FileNotFoundError):
+    """One of our own .avsc files is not where the package keeps them."""
 
 
 def schema_dir() -> Path:
@@ -38,6 +47,19 @@ def schema_path(name: str) -> Path:
 
 
 @functools.cache
+def raw(name: str) -> dict[str, Any]:
+    """Schema `name` as written in its file (JSON), e.g. to register it with a registry."""
+    path = schema_path(name)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SchemaFileMissingError(
+            f"{path}: our {name} schema is missing from this installation; reinstall the "
+            "package (the wheel ships broker_plugin/_schemas/*.avsc)"
+        ) from None
+
+
+@functools.cache
 def load(name: str) -> dict[str, Any]:
     """Schema `name`, parsed by fastavro (cached)."""
-    return fastavro.parse_schema(json.loads(schema_path(name).read_text()))
+    return fastavro.parse_schema(raw(name))

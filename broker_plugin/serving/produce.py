@@ -16,15 +16,11 @@ Messages are keyed by object id, so one object's alerts stay in order on one par
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
-
-import fastavro
 
 from broker_plugin.errors import UserError
 from broker_plugin.lightcurve import LightCurve
@@ -55,16 +51,11 @@ def n_points(bands: Sequence[LightCurve]) -> int:
     return int(sum(len(c) for c in bands))
 
 
-@cache
 def project_schema(name: str) -> dict[str, Any]:
-    """One of our schemas (schemas/<name>.avsc), parsed."""
-    from broker_plugin.serving.service import _schema_dirs
+    """One of our schemas (broker_plugin.schemas: checkout and installed wheel alike), parsed."""
+    from broker_plugin import schemas
 
-    for directory in _schema_dirs():
-        path = directory / f"{name}.avsc"
-        if path.is_file():
-            return fastavro.parse_schema(json.loads(path.read_text()))
-    raise ProduceError(f"schemas/{name}.avsc is missing from this installation")
+    return schemas.load(name)
 
 
 Encoder = Callable[[Sequence[LightCurve], int | None], bytes]

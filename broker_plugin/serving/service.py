@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from broker_plugin.errors import UserError
 from broker_plugin.serving.classifier import Classifier
 from broker_plugin.serving.config import ConfigError, ServingConfig
 from broker_plugin.serving.output import OutputSerializer
@@ -60,19 +59,10 @@ def make_pipeline(
 
 
 def output_schema() -> dict[str, Any]:
-    """Our classification output schema (schemas/ in the project, packaged copy otherwise)."""
-    for candidate in _schema_dirs():
-        for path in sorted(candidate.glob("*classification*.avsc")):
-            return json.loads(path.read_text())
-    raise UserError(
-        "the classification output schema (schemas/*classification*.avsc) is missing from "
-        "this installation; reinstall the package or use --output-format json"
-    )
+    """Our classification output schema, as JSON (the one lookup: broker_plugin.schemas)."""
+    from broker_plugin import schemas
 
-
-def _schema_dirs() -> list[Path]:
-    here = Path(__file__).resolve()
-    return [here.parents[2] / "schemas", here.parents[1] / "schemas"]
+    return schemas.raw(schemas.CLASSIFICATION)
 
 
 def make_serializer(config: ServingConfig) -> OutputSerializer:
