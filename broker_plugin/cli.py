@@ -101,6 +101,12 @@ def run(
     ),
     schema_registry_url: str | None = _SCHEMA_REGISTRY_URL,
     schema_dir: Path | None = _SCHEMA_DIR,
+    survey: str = typer.Option(
+        "lsst", envvar=_env("SURVEY"),
+        help="lsst (Confluent wire format: needs --schema-registry-url or --schema-dir), ztf "
+        "or compact (self-describing Avro containers), or auto (any; LSST alerts then need a "
+        "schema source too).",
+    ),
     metrics_port: int = typer.Option(
         DEFAULT_METRICS_PORT,
         envvar=_env("METRICS_PORT"),
@@ -188,6 +194,7 @@ def run(
         model_dir=model,
         schema_registry_url=schema_registry_url,
         schema_dir=schema_dir,
+        survey=survey,
         metrics_port=metrics_port if metrics else 0,
         max_messages=max_messages,
         batch_size=batch_size,
@@ -206,7 +213,8 @@ def run(
         drift_js_threshold=drift_js_threshold,
     )
     logging.getLogger("broker_plugin").info("config %s", json.dumps(config.describe()))
-    pipeline = make_pipeline(model, schema_registry_url, schema_dir, inference_threads)
+    pipeline = make_pipeline(model, schema_registry_url, schema_dir, inference_threads,
+                             survey=None if survey == "auto" else survey)
     observer, server = make_observer(pipeline, config)
     try:
         summary = AlertConsumer(config, pipeline, make_serializer(config), observer).run()

@@ -95,6 +95,7 @@ def _config(bootstrap: str, topics: dict[str, str], **changes: object) -> Servin
         "dlq_topic": topics["dlq"],
         "group_id": topics["group"],
         "model_dir": Path("unused"),
+        "survey": "auto",  # the fake JSON alerts need no schema source
         "batch_size": 16,
         "batch_wait_ms": 50,
     }

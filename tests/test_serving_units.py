@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ def _config(**changes: object) -> ServingConfig:
         "dlq_topic": "dlq",
         "group_id": "g",
         "model_dir": Path("run"),
+        "schema_dir": Path("schemas"),
     }
     base.update(changes)
     return ServingConfig(**base)  # type: ignore[arg-type]
@@ -124,6 +126,7 @@ def test_environment_booleans_parse_false_as_false(model_dir: Path, monkeypatch)
         "BROKER_PLUGIN_GROUP_ID": "g",
         "BROKER_PLUGIN_MODEL": str(model_dir),
         "BROKER_PLUGIN_EXACTLY_ONCE": "false",
+        "BROKER_PLUGIN_SURVEY": "compact",
     }
     result = CliRunner().invoke(cli.app, ["run"], env=env)
     assert isinstance(result.exception, StopError)
@@ -261,6 +264,7 @@ def _cli_config(
         "BROKER_PLUGIN_DLQ_TOPIC": "c",
         "BROKER_PLUGIN_GROUP_ID": "g",
         "BROKER_PLUGIN_MODEL": str(model_dir),
+        "BROKER_PLUGIN_SURVEY": "compact",
     }
     result = CliRunner().invoke(cli.app, ["run", *args], env={**base, **env})
     assert isinstance(result.exception, StopError), result.output
@@ -504,3 +508,22 @@ def test_schemas_the_writer_does_not_cover_fall_back_to_fastavro() -> None:
     serializer = OutputSerializer("avro", schema, schema_id=1)
     assert serializer._write is None
     assert serializer.deserialize(serializer.serialize({"x": "a"})) == {"x": "a"}
+
+
+def test_lsst_input_without_a_schema_source_stops_in_one_line(model_dir: Path) -> None:
+    """`run` for LSST alerts (the default) with neither registry nor schema folder: exit 2,
+    one line naming both options, before any Kafka work."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_PLUGIN_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "broker_plugin", "run", "--bootstrap-servers", "127.0.0.1:1",
+         "--input-topic", "a", "--output-topic", "b", "--dlq-topic", "c", "--group-id", "g",
+         "--model", str(model_dir), "--no-metrics"],
+        capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "--schema-registry-url" in lines[0] and "--schema-dir" in lines[0]
+    assert "--survey ztf" in lines[0]

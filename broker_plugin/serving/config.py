@@ -113,6 +113,17 @@ def split_topics(values: Iterable[str]) -> list[str]:
     return topics
 
 
+#: What `--survey` accepts: the alerts the input topics carry.
+INPUT_SURVEYS = ("lsst", "ztf", "compact", "auto")
+#: The one line `run` (and the chart) stop with when LSST input has no schema source.
+NO_SCHEMA_SOURCE = (
+    "LSST alerts arrive in Confluent wire format and need their writer schemas: pass "
+    "--schema-registry-url URL (chart: schemaRegistryUrl) or --schema-dir DIR (chart: "
+    "schemaDir; e.g. lsst-alert-packet's schema folder); for ZTF or compact alert "
+    "containers pass --survey ztf or --survey compact"
+)
+
+
 @dataclass
 class ServingConfig:
     """Everything `broker-plugin run` needs; built by the CLI, used by `AlertConsumer`."""
@@ -125,6 +136,7 @@ class ServingConfig:
     model_dir: Path
     schema_registry_url: str | None = None
     schema_dir: Path | None = None
+    survey: str = "lsst"  # lsst | ztf | compact | auto: which alerts the input topics carry
     metrics_port: int | None = None  # None or 0: no HTTP endpoint, no metrics
     max_messages: int | None = None
     batch_size: int = 500
@@ -167,6 +179,11 @@ class ServingConfig:
             raise ConfigError(
                 "both --schema-registry-url and --schema-dir given; choose one schema source"
             )
+        if self.survey not in INPUT_SURVEYS:
+            raise ConfigError(f"--survey must be one of {', '.join(INPUT_SURVEYS)}, got "
+                              f"{self.survey!r}")
+        if self.survey == "lsst" and not (self.schema_registry_url or self.schema_dir):
+            raise ConfigError(NO_SCHEMA_SOURCE)
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.batch_wait_ms < 0:
@@ -223,7 +240,8 @@ class ServingConfig:
             "dlq_topic": self.dlq_topic,
             "group_id": self.group_id,
             "model": str(self.model_dir),
-            "schema_source": self.schema_registry_url or str(self.schema_dir or "built-in"),
+            "survey": self.survey,
+            "schema_source": self.schema_registry_url or str(self.schema_dir or "none"),
             "batch_size": self.batch_size,
             "batch_wait_ms": self.batch_wait_ms,
             "exactly_once": self.exactly_once,

@@ -19,7 +19,7 @@ log = logging.getLogger("broker_plugin.service")
 
 
 def make_schema_source(registry_url: str | None, schema_dir: Path | None) -> Any:
-    """The decoder's schema source: registry, directory, or the built-in one."""
+    """The decoder's schema source: registry, directory, or none (containers carry theirs)."""
     from broker_plugin import decoding
 
     if registry_url:
@@ -28,7 +28,7 @@ def make_schema_source(registry_url: str | None, schema_dir: Path | None) -> Any
         if not Path(schema_dir).is_dir():
             raise ConfigError(f"--schema-dir {schema_dir}: not a directory of .avsc files")
         return decoding.DirectorySchemaSource(schema_dir)
-    return decoding.default_schema_source() if hasattr(decoding, "default_schema_source") else None
+    return None
 
 
 def make_decoder(
