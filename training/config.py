@@ -43,7 +43,8 @@ class TrainingConfig:
     seed: int = 0
     # What the model card calls the model (broker_plugin_model_info, every output record).
     model_name: str = "selfreg-cnn"
-    model_version: str = "0.1.0"
+    # Empty: `resolved_version()`, the training date and a hash of the rest of the config.
+    model_version: str = ""
     # Data.
     validation_fraction: float = 0.2
     min_points: int = 10
@@ -170,6 +171,20 @@ class TrainingConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def resolved_version(self, today: str | None = None) -> str:
+        """`model_version`, or YYYY.MM.DD+<8 hex of the config>: two models trained the same
+        day from different recipes never share a version (metrics, records, chart)."""
+        if self.model_version:
+            return self.model_version
+        import datetime as dt
+        import hashlib
+        import json
+
+        recipe = {k: v for k, v in self.to_dict().items() if k != "model_version"}
+        digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
+        day = today or dt.datetime.now(dt.UTC).strftime("%Y.%m.%d")
+        return f"{day}+{digest.hexdigest()[:8]}"
 
     def with_overrides(self, overrides: dict[str, Any]) -> TrainingConfig:
         """A copy with some keys replaced (unknown keys are an error listing valid ones)."""

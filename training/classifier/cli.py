@@ -36,6 +36,9 @@ def train(
         [], "--cadence-from", help="Light-curve directory whose cadence and noise to lend "
         "(repeatable; same as --set cadence_from=[DIR,...]): re-observed training views "
         "(transfer_copies) and synthetic curves at its epochs."),
+    model_version: str | None = typer.Option(
+        None, "--model-version", help="Version in the card, metrics and records (default: "
+        "the date and a hash of the config, e.g. 2026.12.07+1a2b3c4d)."),
 ) -> None:
     """Train the self-regulated CNN (or the one-loss baseline), export ONNX + model card."""
     from rich.console import Console
@@ -46,6 +49,8 @@ def train(
 
     if cadence_from:
         set_ = [*set_, f"cadence_from=[{','.join(str(d) for d in cadence_from)}]"]
+    if model_version:
+        set_ = [*set_, f"model_version={model_version}"]
     resolved = resolve_config(preset, config, set_, mode)
     metrics = train_run(data, out, resolved, generator_dir=generator, progress=not quiet)
     console = Console()
