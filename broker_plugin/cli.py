@@ -55,6 +55,10 @@ def features(
     console.print(table)
 
 
+#: `classify`'s exit status when no input was classified (2 is a usage error).
+NOTHING_CLASSIFIED_EXIT = 3
+
+
 def _env(name: str) -> str:
     return f"BROKER_PLUGIN_{name}"
 
@@ -161,7 +165,11 @@ def run(
         None, envvar=_env("GROUP_INSTANCE_ID"), help="Static membership id (e.g. the pod name)."
     ),
     output_format: str = typer.Option(
-        "avro", envvar=_env("OUTPUT_FORMAT"), help="avro (Confluent wire format) or json."
+        "avro",
+        envvar=_env("OUTPUT_FORMAT"),
+        help="avro (our schema, Confluent wire format), json, or elasticc (ELAsTiCC "
+        "brokerClassification v0.9.1, Confluent wire format; alerts whose id is not an "
+        "integer are dead-lettered as unencodable_id).",
     ),
     inference_threads: int = typer.Option(
         1, envvar=_env("INFERENCE_THREADS"), help="onnxruntime intra-op threads."
@@ -176,7 +184,12 @@ def run(
 
     from broker_plugin.serving.config import ServingConfig, parse_kafka_settings, split_topics
     from broker_plugin.serving.consumer import AlertConsumer
-    from broker_plugin.serving.service import make_observer, make_pipeline, make_serializer
+    from broker_plugin.serving.service import (
+        make_observer,
+        make_pipeline,
+        make_serializer,
+        output_pipeline,
+    )
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -215,6 +228,7 @@ def run(
     logging.getLogger("broker_plugin").info("config %s", json.dumps(config.describe()))
     pipeline = make_pipeline(model, schema_registry_url, schema_dir, inference_threads,
                              survey=None if survey == "auto" else survey)
+    pipeline = output_pipeline(pipeline, config.output_format)
     observer, server = make_observer(pipeline, config)
     try:
         summary = AlertConsumer(config, pipeline, make_serializer(config), observer).run()
@@ -260,7 +274,12 @@ def classify(
     console.print(
         f"{summary.classified} classified -> {out}; {summary.rejected} rejected"
         + (f" -> {summary.rejects_path}" if summary.rejected else "")
+        + (" (" + ", ".join(f"{reason} {n}" for reason, n in summary.reasons.items()) + ")"
+           if summary.reasons else "")
     )
+    if summary.classified == 0:
+        # Nothing classified is a failed replay for scripts, not a success with 0 records.
+        raise typer.Exit(NOTHING_CLASSIFIED_EXIT)
 
 
 @app.command()

@@ -30,9 +30,17 @@ class Classifier:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.session = ort.InferenceSession(
-            str(self.onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = ort.InferenceSession(
+                str(self.onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+            raise ModelCardError(
+                f"{self.onnx_path}: onnxruntime cannot load it ({first_line}); the file is "
+                "corrupt or from an incompatible exporter: re-export it with `training "
+                "train` (or `training calibrate`) or restore the original"
+            ) from exc
         self._check_contract(self.card)
         outputs = {o.name for o in self.session.get_outputs()}
         #: The unknown score's threshold, None for models without one (nothing is flagged).

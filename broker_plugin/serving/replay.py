@@ -19,8 +19,9 @@ JSON-lines file with their path, reason and message (the dead-letter topic's hea
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ class ReplaySummary:
     rejected: int
     out: Path
     rejects_path: Path | None
+    reasons: dict[str, int] = field(default_factory=dict)  # rejected inputs per reason
 
 
 def iter_payloads(paths: Sequence[Path]) -> Iterator[tuple[str, bytes]]:
@@ -143,7 +145,9 @@ def classify_files(
     if rejected or rejects is not None:
         rejects_path = Path(rejects) if rejects else out.with_suffix(".rejects.jsonl")
         write_records(rejected, rejects_path)
-    return ReplaySummary(len(records), len(rejected), out, rejects_path)
+    reasons = Counter(str(r["reason"]) for r in rejected)
+    return ReplaySummary(len(records), len(rejected), out, rejects_path,
+                         dict(reasons.most_common()))
 
 
 def write_records(records: list[dict[str, Any]], path: Path) -> None:
