@@ -26,6 +26,9 @@ DEFAULT_LAG_INTERVAL_S = 5.0
 #: librdkafka keys whose values must never reach a log (matched as substrings, lower case).
 _SECRET_MARKERS = ("password", "secret", "sasl.jaas.config", "ssl.key.pem", "token")
 
+#: What `--output-format` accepts (serving.output; elasticc: serving.elasticc).
+OUTPUT_FORMATS = ("avro", "json", "elasticc")
+
 #: Settings the delivery guarantee depends on (see `consumer_settings`).
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,
@@ -206,9 +209,10 @@ class ServingConfig:
             value = getattr(self, f"drift_{name}_threshold")
             if not value > 0:
                 raise ConfigError(f"--drift-{name}-threshold must be > 0, got {value}")
-        if self.output_format not in ("avro", "json"):
+        if self.output_format not in OUTPUT_FORMATS:
             raise ConfigError(
-                f"--output-format must be 'avro' or 'json', got {self.output_format!r}"
+                "--output-format must be 'avro', 'json' or 'elasticc' (ELAsTiCC "
+                f"brokerClassification), got {self.output_format!r}"
             )
 
     def _common(self) -> dict[str, Any]:

@@ -66,9 +66,23 @@ def output_schema() -> dict[str, Any]:
 
 
 def make_serializer(config: ServingConfig) -> OutputSerializer:
-    """Avro wire format (schema id from the registry when there is one) or JSON."""
+    """Avro wire format (schema id from the registry when there is one), JSON, or ELAsTiCC.
+
+    `elasticc` writes ELAsTiCC's brokerClassification schema in the same wire format (see
+    serving.elasticc); pair it with `output_pipeline`, which dead-letters ids it cannot carry.
+    """
     if config.output_format == "json":
         return OutputSerializer("json")
+    if config.output_format == "elasticc":
+        from broker_plugin.serving.elasticc import ElasticcSerializer, elasticc_schema
+
+        schema = elasticc_schema()
+        schema_id = 1
+        if config.schema_registry_url:
+            schema_id = register_schema(
+                config.schema_registry_url, f"{config.output_topic}-value", schema
+            )
+        return ElasticcSerializer(schema, schema_id)
     schema = output_schema()
     schema_id = int(schema.get("schema_id", schema.get("x-schema-id", 1)))
     if config.schema_registry_url:
@@ -76,6 +90,17 @@ def make_serializer(config: ServingConfig) -> OutputSerializer:
             config.schema_registry_url, f"{config.output_topic}-value", schema
         )
     return OutputSerializer("avro", schema, schema_id)
+
+
+def output_pipeline(pipeline: AlertPipeline, output_format: str) -> AlertPipeline:
+    """`pipeline` as the output format needs it: for `elasticc`, alerts whose id is not a
+    64-bit integer go to the dead-letter topic (reason `unencodable_id`) instead of the output.
+    """
+    if output_format != "elasticc":
+        return pipeline
+    from broker_plugin.serving.elasticc import ElasticcPipeline
+
+    return ElasticcPipeline.wrapping(pipeline)
 
 
 def register_schema(url: str, subject: str, schema: dict[str, Any]) -> int:
