@@ -11,9 +11,24 @@ import pytest
 import typer.main
 import yaml
 
+from broker_plugin.default_model import DEFAULT_MODEL_DIR
 from broker_plugin.health import LIVENESS_TIMEOUT_ENV
 from broker_plugin.http_server import DEFAULT_METRICS_PORT
-from tests.helm_support import CHART, PROJECT_ROOT, by_kind, go_tool, helm_template, one, render
+from tests.helm_support import (
+    CHART,
+    DOCKERFILE,
+    PROJECT_ROOT,
+    arg_refs,
+    by_kind,
+    copy_sources,
+    dockerfile_instructions,
+    dockerignored,
+    expand_args,
+    go_tool,
+    helm_template,
+    one,
+    render,
+)
 
 # A cold cache builds helm from the Go module proxy first (a few minutes; default timeout).
 
@@ -28,7 +43,7 @@ NON_DEFAULT = {
     },
     "model": {"source": "volume", "volume": {"persistentVolumeClaim": {"claimName": "models"}}},
     "autoscaling": {"enabled": True, "kind": "keda", "maxReplicas": 12},
-    "metrics": {"port": 9200, "serviceMonitor": {"release": "prom-main"}},
+    "metrics": {"port": 9200, "prometheusRelease": "prom-main"},
     "commonLabels": {"team": "astro"},
 }
 
@@ -80,17 +95,95 @@ def test_default_kinds(default) -> None:
                             "PrometheusRule", "Service", "ServiceAccount", "ServiceMonitor"])
 
 
-def test_autoscaling_kinds(helm, custom) -> None:
-    """KEDA renders a ScaledObject per input topic; kind=hpa renders an HPA on lag instead."""
+def test_autoscaling_with_keda(custom) -> None:
+    """Autoscaling renders a KEDA ScaledObject with one Kafka trigger per input topic."""
     scaled = one(custom, "ScaledObject")
     assert [t["metadata"]["topic"] for t in scaled["spec"]["triggers"]] == [
         "lsst-alerts", "ztf-alerts"]
     assert scaled["spec"]["maxReplicaCount"] <= NON_DEFAULT["kafka"]["partitions"]
     assert "replicas" not in one(custom, "Deployment")["spec"]
-    hpa = one(render(helm, "--set", "autoscaling.enabled=true,autoscaling.kind=hpa"),
-              "HorizontalPodAutoscaler")
-    assert hpa["spec"]["metrics"][0]["external"]["metric"]["name"] == (
-        "broker_plugin_consumer_lag_messages")
+    assert not by_kind(custom, "HorizontalPodAutoscaler")
+
+
+def test_hpa_mode_is_gone(helm) -> None:
+    """autoscaling.kind=hpa (removed) fails with one line; the old default `keda` still renders."""
+    result = helm_template(helm, "--set", "autoscaling.enabled=true,autoscaling.kind=hpa",
+                           check=False)
+    assert result.returncode != 0
+    message = [line for line in result.stderr.splitlines() if "autoscaling.kind" in line]
+    assert len(message) == 1 and "removed" in message[0] and "KEDA" in message[0]
+    manifests = render(helm, "--set", "autoscaling.enabled=true,autoscaling.kind=keda")
+    assert one(manifests, "ScaledObject") and not by_kind(manifests, "HorizontalPodAutoscaler")
+    assert "HorizontalPodAutoscaler" not in "".join(
+        path.read_text() for path in (CHART / "templates").iterdir())
+
+
+def test_keda_sasl_trigger_authentication(custom) -> None:
+    """KEDA + SASL: a TriggerAuthentication reads username/password from kafka.sasl's Secret,
+    every trigger references it and carries the mechanism and TLS of the plugin's settings."""
+    auth = one(custom, "TriggerAuthentication")
+    assert auth["apiVersion"] == "keda.sh/v1alpha1"
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "username", "name": "kafka-creds", "key": "username"},
+        {"parameter": "password", "name": "kafka-creds", "key": "password"},
+    ]
+    for trigger in one(custom, "ScaledObject")["spec"]["triggers"]:
+        assert trigger["type"] == "kafka"
+        assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
+        # SCRAM-SHA-512 over SASL_SSL, in KEDA's words.
+        assert trigger["metadata"]["sasl"] == "scram_sha512"
+        assert trigger["metadata"]["tls"] == "enable"
+
+
+def test_keda_sasl_follows_the_secret_keys_and_mechanism(helm) -> None:
+    """Custom Secret keys reach the TriggerAuthentication; PLAIN without TLS maps to plaintext."""
+    manifests = render(
+        helm, "--set", "autoscaling.enabled=true,kafka.sasl.enabled=true,"
+        "kafka.sasl.existingSecret=creds,kafka.sasl.usernameKey=user,kafka.sasl.passwordKey=pass",
+        "--set-string", "kafka.settings.sasl\\.mechanism=PLAIN,"
+        "kafka.settings.security\\.protocol=SASL_PLAINTEXT")
+    refs = one(manifests, "TriggerAuthentication")["spec"]["secretTargetRef"]
+    assert {(r["parameter"], r["name"], r["key"]) for r in refs} == {
+        ("username", "creds", "user"), ("password", "creds", "pass")}
+    trigger = one(manifests, "ScaledObject")["spec"]["triggers"][0]
+    assert trigger["metadata"]["sasl"] == "plaintext" and "tls" not in trigger["metadata"]
+
+
+def test_keda_without_sasl_has_no_trigger_authentication(helm) -> None:
+    """No SASL: no TriggerAuthentication and no authenticationRef (a bare TLS listener still
+    gets tls: enable)."""
+    manifests = render(helm, "--set", "autoscaling.enabled=true")
+    assert not by_kind(manifests, "TriggerAuthentication")
+    trigger = one(manifests, "ScaledObject")["spec"]["triggers"][0]
+    assert "authenticationRef" not in trigger
+    assert "sasl" not in trigger["metadata"] and "tls" not in trigger["metadata"]
+    manifests = render(helm, "--set", "autoscaling.enabled=true",
+                       "--set-string", "kafka.settings.security\\.protocol=SSL")
+    assert not by_kind(manifests, "TriggerAuthentication")
+    assert one(manifests, "ScaledObject")["spec"]["triggers"][0]["metadata"]["tls"] == "enable"
+    # SASL without autoscaling: nothing for KEDA either.
+    manifests = render(helm, "--set", "kafka.sasl.enabled=true,kafka.sasl.existingSecret=s")
+    assert not by_kind(manifests, "TriggerAuthentication")
+
+
+def test_keda_own_trigger_authentication(helm, values_file) -> None:
+    """autoscaling.kedaAuthenticationRef: the user's TriggerAuthentication carries all of the
+    auth (KEDA refuses sasl/tls in both places), so the chart adds none."""
+    manifests = render(helm, "-f", str(values_file),
+                       "--set", "autoscaling.kedaAuthenticationRef=kafka-oauth")
+    assert not by_kind(manifests, "TriggerAuthentication")
+    for trigger in one(manifests, "ScaledObject")["spec"]["triggers"]:
+        assert trigger["authenticationRef"] == {"name": "kafka-oauth"}
+        assert "sasl" not in trigger["metadata"] and "tls" not in trigger["metadata"]
+
+
+def test_keda_sasl_needs_a_supported_mechanism(helm) -> None:
+    """KEDA + SASL with no (or a non-password) mechanism fails, pointing at the two fixes."""
+    base = "autoscaling.enabled=true,kafka.sasl.enabled=true,kafka.sasl.existingSecret=s"
+    for extra in ("", ",kafka.settings.sasl\\.mechanisms=OAUTHBEARER"):
+        result = helm_template(helm, "--set", base + extra, check=False)
+        assert result.returncode != 0
+        assert "sasl.mechanisms" in result.stderr and "kedaAuthenticationRef" in result.stderr
 
 
 def test_probes_hit_the_health_endpoints(default) -> None:
@@ -160,6 +253,32 @@ def test_service_monitor_release_label_and_target(custom) -> None:
     assert monitor["spec"]["selector"]["matchLabels"].items() <= (
         service["metadata"]["labels"].items())
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+
+
+def release_labels(manifests: list[dict]) -> dict[str, str | None]:
+    return {kind: one(manifests, kind)["metadata"]["labels"].get("release")
+            for kind in ("ServiceMonitor", "PrometheusRule")}
+
+
+def test_prometheus_rule_has_the_service_monitor_release_label(helm, default, custom) -> None:
+    """kube-prometheus-stack selects ServiceMonitors and PrometheusRules by `release`: one
+    value (metrics.prometheusRelease) labels both, and changing it changes both."""
+    assert release_labels(default) == {"ServiceMonitor": "kube-prometheus-stack",
+                                       "PrometheusRule": "kube-prometheus-stack"}
+    assert release_labels(custom) == {"ServiceMonitor": "prom-main", "PrometheusRule": "prom-main"}
+    other = render(helm, "--set", "metrics.prometheusRelease=monitoring")
+    assert release_labels(other) == {"ServiceMonitor": "monitoring", "PrometheusRule": "monitoring"}
+    unlabelled = render(helm, "--set", "metrics.prometheusRelease=")
+    assert release_labels(unlabelled) == {"ServiceMonitor": None, "PrometheusRule": None}
+
+
+def test_release_label_has_one_source(helm) -> None:
+    """The old metrics.serviceMonitor.release, or a release in the extra labels, is refused
+    (it would disagree with metrics.prometheusRelease or duplicate the key)."""
+    for setting in ("metrics.serviceMonitor.release=x", "prometheusRule.labels.release=x",
+                    "metrics.serviceMonitor.labels.release=x"):
+        result = helm_template(helm, "--set", setting, check=False)
+        assert result.returncode != 0 and "metrics.prometheusRelease" in result.stderr, setting
 
 
 def test_dashboard_configmap(default) -> None:
@@ -237,3 +356,54 @@ def test_dockerfile_is_serving_only() -> None:
     user = re.search(r"^USER (\S+)", text, re.M)
     assert user and not user.group(1).startswith(("root", "0"))
     assert re.search(rf"^EXPOSE {DEFAULT_METRICS_PORT}$", text, re.M)
+
+
+def test_docker_build_without_build_args() -> None:
+    """`docker build .` with no --build-arg works: every ARG used by FROM/COPY has a default,
+    every COPY source exists and is in the build context (.dockerignore), and MODEL_DIR's
+    default is the package's shipped model (model.onnx + model_card.json)."""
+    instructions = dockerfile_instructions()
+    copies = 0
+    for ins in instructions:
+        if ins.keyword in ("RUN", "CMD", "ENTRYPOINT"):
+            continue  # `$` there is the shell's
+        for name in arg_refs(ins.args):
+            assert ins.scope.get(name), f"{ins.keyword} {ins.args}: ARG {name} has no default"
+        if ins.keyword not in ("COPY", "ADD"):
+            continue
+        sources = copy_sources(ins)
+        if sources is None:
+            continue  # COPY --from=stage
+        for source in sources:
+            rel = expand_args(source, ins.scope).rstrip("/")
+            assert (PROJECT_ROOT / rel).exists(), f"COPY {source}: {rel} is not in the repository"
+            assert not dockerignored(rel), f"COPY {source}: .dockerignore leaves {rel} out"
+            copies += 1
+    assert copies >= 5
+    model_dir = next(ins.scope["MODEL_DIR"] for ins in instructions
+                     if ins.keyword == "COPY" and "MODEL_DIR" in arg_refs(ins.args))
+    assert (PROJECT_ROOT / model_dir).resolve() == DEFAULT_MODEL_DIR
+    for name in ("model.onnx", "model_card.json"):
+        path = f"{model_dir}/{name}"
+        assert (PROJECT_ROOT / path).is_file() and not dockerignored(path), path
+    assert not (PROJECT_ROOT / model_dir / "model.onnx").read_bytes().startswith(b"version https")
+    json.loads((PROJECT_ROOT / model_dir / "model_card.json").read_text())
+    # The documented alternative (MODEL_DIR=helm/no-model) is in the context too.
+    assert not dockerignored("helm/no-model/README.md")
+
+
+def test_dockerignore_matcher(tmp_path) -> None:
+    """The .dockerignore reading used above follows Docker's rules (parents match, `**` spans
+    any depth including none, the last matching pattern wins, `!` puts paths back)."""
+    rules = tmp_path / ".dockerignore"
+    rules.write_text("# comment\n**/*.onnx\n!keep/**\n*.json\n/docs/\n")
+    assert dockerignored("m.onnx", rules) and dockerignored("a/b/m.onnx", rules)
+    assert not dockerignored("keep/x/m.onnx", rules)
+    assert dockerignored("c.json", rules) and not dockerignored("a/c.json", rules)
+    assert dockerignored("docs/x/y.md", rules) and not dockerignored("a/docs/y.md", rules)
+    assert dockerignored("tests/test_helm.py") and dockerignored("helm/broker-plugin/values.yaml")
+    assert dockerignored(".git/config") and dockerignored("broker_plugin/__pycache__/x.pyc")
+    assert dockerignored("selfreg_varstars.egg-info/PKG-INFO")
+    assert not dockerignored("broker_plugin/_model/model.onnx")
+    assert not dockerignored("helm/no-model") and not dockerignored("helm/no-model/README.md")
+    assert DOCKERFILE.is_file()

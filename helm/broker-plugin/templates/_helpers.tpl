@@ -58,6 +58,32 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 job="{{ include "broker-plugin.fullname" . }}-metrics", namespace="{{ .Release.Namespace }}"
 {{- end -}}
 
+{{/* librdkafka's SASL mechanism from kafka.settings (sasl.mechanism or sasl.mechanisms), upper case. */}}
+{{- define "broker-plugin.saslMechanism" -}}
+{{- $s := .Values.kafka.settings | default dict -}}
+{{- default "" (coalesce (index $s "sasl.mechanism") (index $s "sasl.mechanisms")) | toString | upper -}}
+{{- end -}}
+
+{{/* KEDA's Kafka scaler `sasl` mode for that mechanism; empty when KEDA takes no username/password for it. */}}
+{{- define "broker-plugin.kedaSaslMode" -}}
+{{- get (dict "PLAIN" "plaintext" "SCRAM-SHA-256" "scram_sha256" "SCRAM-SHA-512" "scram_sha512") (include "broker-plugin.saslMechanism" .) -}}
+{{- end -}}
+
+{{/* "true" when librdkafka talks TLS to the brokers (security.protocol SSL or SASL_SSL). */}}
+{{- define "broker-plugin.kafkaTLS" -}}
+{{- $s := .Values.kafka.settings | default dict -}}
+{{- if has (default "" (index $s "security.protocol") | toString | upper) (list "SSL" "SASL_SSL") -}}true{{- end -}}
+{{- end -}}
+
+{{/* TriggerAuthentication the ScaledObject uses: the user's, the chart's (SASL) or none. */}}
+{{- define "broker-plugin.kedaAuthName" -}}
+{{- if .Values.autoscaling.kedaAuthenticationRef -}}
+{{- .Values.autoscaling.kedaAuthenticationRef -}}
+{{- else if .Values.kafka.sasl.enabled -}}
+{{- printf "%s-kafka" (include "broker-plugin.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Refuse values that cannot work, with one clear message each. */}}
 {{- define "broker-plugin.validate" -}}
 {{- $partitions := int .Values.kafka.partitions -}}
@@ -74,9 +100,18 @@ job="{{ include "broker-plugin.fullname" . }}-metrics", namespace="{{ .Release.N
 {{- if gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas) -}}
 {{- fail "autoscaling.minReplicas exceeds autoscaling.maxReplicas" -}}
 {{- end -}}
-{{- if not (has .Values.autoscaling.kind (list "keda" "hpa")) -}}
-{{- fail (printf "autoscaling.kind %q is not keda or hpa" .Values.autoscaling.kind) -}}
+{{- if and .Values.kafka.sasl.enabled (not .Values.autoscaling.kedaAuthenticationRef) (not (include "broker-plugin.kedaSaslMode" .)) -}}
+{{- fail (printf "KEDA's Kafka scaler needs the SASL mechanism: set sasl.mechanisms in kafka.settings to PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (got %q), or name your own TriggerAuthentication in autoscaling.kedaAuthenticationRef" (include "broker-plugin.saslMechanism" .)) -}}
 {{- end -}}
+{{- end -}}
+{{- if and (hasKey .Values.autoscaling "kind") (ne (toString .Values.autoscaling.kind) "keda") -}}
+{{- fail (printf "autoscaling.kind=%v was removed: the chart autoscales with KEDA only (autoscaling.enabled=true); drop autoscaling.kind" .Values.autoscaling.kind) -}}
+{{- end -}}
+{{- if hasKey .Values.metrics.serviceMonitor "release" -}}
+{{- fail "metrics.serviceMonitor.release moved to metrics.prometheusRelease (it labels the ServiceMonitor and the PrometheusRule)" -}}
+{{- end -}}
+{{- if or (hasKey (.Values.metrics.serviceMonitor.labels | default dict) "release") (hasKey (.Values.prometheusRule.labels | default dict) "release") -}}
+{{- fail "set the release label with metrics.prometheusRelease, not in metrics.serviceMonitor.labels or prometheusRule.labels (one value labels both)" -}}
 {{- end -}}
 {{- if not (has .Values.model.source (list "image" "volume" "initContainer")) -}}
 {{- fail (printf "model.source %q is not one of image, volume, initContainer" .Values.model.source) -}}
