@@ -61,7 +61,7 @@ class Filler:
             return self.value(next(x for x in t if x != "null"))
         kind = t["type"]
         if kind in ("record", "error"):
-            return {f["name"]: self._field(f) for f in t["fields"]}
+            return {f["name"]: self.field_value(f) for f in t["fields"]}
         if kind == "array":
             return []
         if kind == "map":
@@ -72,7 +72,7 @@ class Filler:
             return b"\0" * t["size"]
         return self.value(kind)
 
-    def _field(self, f: Mapping[str, Any]) -> Any:
+    def field_value(self, f: Mapping[str, Any]) -> Any:
         t = f["type"]
         if isinstance(t, list) and "null" in t and not self.optional:
             return None
