@@ -15,6 +15,7 @@ from broker_plugin.default_model import DEFAULT_MODEL_DIR
 from broker_plugin.health import LIVENESS_TIMEOUT_ENV
 from broker_plugin.http_server import DEFAULT_METRICS_PORT
 from tests.helm_support import (
+    BASELINE,
     CHART,
     DOCKERFILE,
     PROJECT_ROOT,
@@ -75,8 +76,8 @@ def container(manifests: list[dict]) -> dict:
 
 
 def test_lint_strict_default(helm) -> None:
-    """helm lint --strict passes with the default values."""
-    result = subprocess.run([str(helm), "lint", "--strict", str(CHART)],
+    """helm lint --strict passes with the default values and a schema registry."""
+    result = subprocess.run([str(helm), "lint", "--strict", str(CHART), *BASELINE],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -407,3 +408,24 @@ def test_dockerignore_matcher(tmp_path) -> None:
     assert not dockerignored("broker_plugin/_model/model.onnx")
     assert not dockerignored("helm/no-model") and not dockerignored("helm/no-model/README.md")
     assert DOCKERFILE.is_file()
+
+
+def test_lsst_without_a_schema_source_fails_like_the_plugin(helm) -> None:
+    """Defaults (survey lsst) with no registry and no schema folder: the plugin's own line."""
+    from broker_plugin.serving.config import NO_SCHEMA_SOURCE
+
+    result = helm_template(helm, "--set", "kafka.schemaRegistryUrl=", check=False)
+    assert result.returncode != 0 and NO_SCHEMA_SOURCE in result.stderr
+    ztf = render(helm, "--set", "kafka.schemaRegistryUrl=,kafka.survey=ztf")
+    assert by_kind(ztf, "ConfigMap")[0]["data"]["BROKER_PLUGIN_SURVEY"] == "ztf"
+
+
+def test_unknown_schema_ids_count_towards_the_failing_alert() -> None:
+    """A dead letter for an unknown schema id is a failure (alerts_failed_total), which the
+    BrokerPluginAlertsFailing rule watches; too-few-points dead letters are not."""
+    from broker_plugin.decoding.batch import UNKNOWN_SCHEMA
+    from broker_plugin.serving.observer import NOT_FAILURES
+
+    rules = (CHART / "templates" / "prometheusrule.yaml").read_text()
+    assert UNKNOWN_SCHEMA not in NOT_FAILURES
+    assert "BrokerPluginAlertsFailing" in rules and "broker_plugin_alerts_failed_total" in rules

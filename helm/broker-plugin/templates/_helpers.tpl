@@ -86,6 +86,9 @@ job="{{ include "broker-plugin.fullname" . }}-metrics", namespace="{{ .Release.N
 
 {{/* Refuse values that cannot work, with one clear message each. */}}
 {{- define "broker-plugin.validate" -}}
+{{- if and (eq (toString .Values.kafka.survey) "lsst") (not .Values.kafka.schemaRegistryUrl) (not .Values.kafka.schemaDir) -}}
+{{- fail "LSST alerts arrive in Confluent wire format and need their writer schemas: pass --schema-registry-url URL (chart: schemaRegistryUrl) or --schema-dir DIR (chart: schemaDir; e.g. lsst-alert-packet's schema folder); for ZTF or compact alert containers pass --survey ztf or --survey compact" -}}
+{{- end -}}
 {{- $partitions := int .Values.kafka.partitions -}}
 {{- if lt $partitions 1 -}}
 {{- fail "kafka.partitions must be the input topic's partition count (>= 1)" -}}
