@@ -429,3 +429,12 @@ def test_unknown_schema_ids_count_towards_the_failing_alert() -> None:
     rules = (CHART / "templates" / "prometheusrule.yaml").read_text()
     assert UNKNOWN_SCHEMA not in NOT_FAILURES
     assert "BrokerPluginAlertsFailing" in rules and "broker_plugin_alerts_failed_total" in rules
+
+
+def test_model_version_annotates_the_pods(helm) -> None:
+    """model.version lands on the pod template (a new version rolls the pods)."""
+    pod = one(render(helm, "--set", "model.version=2026.12.07+1a2b3c4d"), "Deployment")
+    annotations = pod["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["selfreg-varstars/model-version"] == "2026.12.07+1a2b3c4d"
+    plain = one(render(helm), "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert "selfreg-varstars/model-version" not in plain
