@@ -403,11 +403,37 @@ def produce(
         None, envvar=_env("SCHEMA_DIR"), help="LSST schemas (lsst-alert-packet layout)."
     ),
     kafka_setting: list[str] = typer.Option([], "--kafka-setting", "-X"),
+    create_topic: bool = typer.Option(
+        False, "--create-topic", help="Create the topic first (an existing one is fine)."
+    ),
+    partitions: int | None = typer.Option(
+        None, help="With --create-topic: partitions of the new topic (default 1)."
+    ),
+    replication_factor: int | None = typer.Option(
+        None,
+        help="With --create-topic: replication factor (default: the broker's "
+        "default.replication.factor).",
+    ),
 ) -> None:
     """Publish a light-curve directory as alert packets (wire format), for demos and load."""
     from broker_plugin.serving.config import parse_kafka_settings
-    from broker_plugin.serving.produce import produce_alerts
+    from broker_plugin.serving.produce import ProduceError, ensure_topic, produce_alerts
 
+    settings = parse_kafka_settings(kafka_setting)
+    if create_topic:
+        console.print(
+            ensure_topic(
+                bootstrap_servers,
+                topic,
+                partitions=1 if partitions is None else partitions,
+                replication_factor=-1 if replication_factor is None else replication_factor,
+                kafka_settings=settings,
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif partitions is not None or replication_factor is not None:
+        raise ProduceError("--partitions and --replication-factor need --create-topic")
     counts = produce_alerts(
         bootstrap_servers,
         from_dir,
@@ -417,7 +443,7 @@ def produce(
         alerts_per_object=alerts_per_object,
         limit=limit,
         schema_dir=schema_dir,
-        kafka_settings=parse_kafka_settings(kafka_setting),
+        kafka_settings=settings,
     )
     console.print(
         f"produced {counts.alerts} {fmt} alerts for {counts.objects} objects to {topic} "

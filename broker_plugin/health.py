@@ -11,7 +11,9 @@ Kubernetes asks two different questions, and each maps to one fact the loop know
   (subscribed to its topics). Assigned partitions are reported but not required by default:
   with more pods than partitions an idle pod is healthy, and making it unready would stall
   rolling updates and PodDisruptionBudgets for no gain (set ``require_assignment`` to
-  change that).
+  change that). While the Kafka cluster is unreachable (the consumer saw
+  ``_ALL_BROKERS_DOWN`` and no metadata request has answered since) it is not ready either:
+  the detail then says since when and at which bootstrap address.
 
 Wiring::
 
@@ -19,6 +21,7 @@ Wiring::
     health.model_loaded(card.version)   # after onnxruntime built the session
     health.consumer_running(True)       # after subscribe(); False on shutdown
     health.partitions_assigned(n)       # from on_assign / on_revoke callbacks
+    health.broker_reachable(False, addr)  # all brokers down; True once metadata answers
     health.tick()                       # every poll
 """
 
@@ -61,6 +64,8 @@ class Health:
         self._model_version: str | None = None
         self._running = False
         self._partitions = 0
+        self._unreachable_since: float | None = None
+        self._bootstrap: str | None = None
 
     def tick(self) -> None:
         with self._lock:
@@ -78,6 +83,16 @@ class Health:
         with self._lock:
             self._partitions = int(count)
 
+    def broker_reachable(self, reachable: bool, bootstrap: str | None = None) -> None:
+        """False while the Kafka cluster at `bootstrap` cannot be reached; True once it can."""
+        with self._lock:
+            if reachable:
+                self._unreachable_since = None
+            elif self._unreachable_since is None:
+                self._unreachable_since = time.monotonic()
+            if bootstrap is not None:
+                self._bootstrap = bootstrap
+
     def liveness(self, now: float | None = None) -> Probe:
         """Alive while the loop ticked within the timeout (or start-up is within it)."""
         now = time.monotonic() if now is None else now
@@ -91,16 +106,26 @@ class Health:
                     "timeout": self.liveness_timeout},
         )
 
-    def readiness(self) -> Probe:
+    def readiness(self, now: float | None = None) -> Probe:
+        """Ready: model loaded, consumer running, Kafka reachable (and partitions if required).
+
+        The detail names the broker only while it is unreachable, so a healthy answer keeps
+        its three keys.
+        """
+        now = time.monotonic() if now is None else now
         with self._lock:
             ok = self._model_version is not None and self._running
             if self.require_assignment:
                 ok = ok and self._partitions > 0
-            return Probe(
-                ok=ok,
-                detail={
-                    "model_version": self._model_version,
-                    "consumer_running": self._running,
-                    "assigned_partitions": self._partitions,
-                },
-            )
+            detail: dict[str, Any] = {
+                "model_version": self._model_version,
+                "consumer_running": self._running,
+                "assigned_partitions": self._partitions,
+            }
+            if self._unreachable_since is not None:
+                ok = False
+                detail["kafka_unreachable"] = {
+                    "bootstrap": self._bootstrap,
+                    "seconds": round(now - self._unreachable_since, 3),
+                }
+            return Probe(ok=ok, detail=detail)

@@ -44,32 +44,37 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "linger.ms": 5,
     "compression.type": "lz4",
 }
-#: Keys that belong to one client only; librdkafka warns when given to the other.
-_CONSUMER_ONLY = (
-    "group.",
-    "enable.auto.",
-    "auto.offset.reset",
-    "partition.assignment.strategy",
-    "session.timeout.ms",
-    "heartbeat.interval.ms",
-    "max.poll.interval.ms",
-    "isolation.level",
-    "fetch.",
-    "queued.",
-)
-_PRODUCER_ONLY = (
-    "enable.idempotence",
-    "acks",
-    "linger.ms",
-    "batch.",
-    "compression.",
-    "transactional.",
-    "transaction.",
-    "message.timeout.ms",
-    "delivery.timeout.ms",
-    "queue.buffering.",
-    "retries",
-)
+#: Keys that belong to one client only; librdkafka warns when given to the other (e.g.
+#: "fetch.message.max.bytes is a consumer property and will be ignored by this producer").
+#: Exact names, aliases included, as librdkafka 2.x's CONFIGURATION.md marks them C or P
+#: (`rd_kafka_conf_properties_show`); everything else (`*`: security, timeouts...) goes to both.
+_CONSUMER_ONLY: frozenset[str] = frozenset(
+    {
+        "group.id", "group.instance.id", "group.protocol", "group.protocol.type",
+        "group.remote.assignor", "partition.assignment.strategy", "session.timeout.ms",
+        "heartbeat.interval.ms", "coordinator.query.interval.ms", "max.poll.interval.ms",
+        "max.poll.records", "enable.auto.commit", "auto.commit.enable",
+        "auto.commit.interval.ms", "enable.auto.offset.store", "auto.offset.reset",
+        "queued.min.messages", "queued.max.messages.kbytes", "fetch.wait.max.ms",
+        "fetch.queue.backoff.ms", "fetch.message.max.bytes", "max.partition.fetch.bytes",
+        "fetch.max.bytes", "fetch.min.bytes", "fetch.error.backoff.ms", "isolation.level",
+        "enable.partition.eof", "check.crcs", "offset.store.method", "offset.store.path",
+        "offset.store.sync.interval.ms", "consume.callback.max.messages",
+        "share.acknowledgement.mode",
+    }
+)  # fmt: skip
+_PRODUCER_ONLY: frozenset[str] = frozenset(
+    {
+        "transactional.id", "transaction.timeout.ms", "enable.idempotence",
+        "enable.gapless.guarantee", "queue.buffering.max.messages",
+        "queue.buffering.max.kbytes", "queue.buffering.max.ms", "linger.ms",
+        "message.send.max.retries", "retries", "queue.buffering.backpressure.threshold",
+        "compression.codec", "compression.type", "compression.level", "batch.num.messages",
+        "batch.size", "delivery.report.only.error", "sticky.partitioning.linger.ms",
+        "request.required.acks", "acks", "request.timeout.ms", "message.timeout.ms",
+        "delivery.timeout.ms", "queuing.strategy", "produce.offset.report", "partitioner",
+    }
+)  # fmt: skip
 
 
 class ConfigError(UserError, ValueError):
@@ -262,5 +267,6 @@ class ServingConfig:
         }
 
 
-def _only(settings: Mapping[str, str], exclude: tuple[str, ...]) -> dict[str, str]:
-    return {k: v for k, v in settings.items() if not k.startswith(exclude)}
+def _only(settings: Mapping[str, Any], exclude: frozenset[str]) -> dict[str, Any]:
+    """`settings` without the keys of the other client (`_CONSUMER_ONLY`/`_PRODUCER_ONLY`)."""
+    return {k: v for k, v in settings.items() if k not in exclude}

@@ -17,6 +17,14 @@ static membership); on revoke or loss, buffered messages of those partitions are
 (their new owner re-reads them). SIGTERM/SIGINT finish the batch in hand, flush, commit and
 close (leaving the group). Known transient librdkafka errors are named and ridden out; fatal
 ones raise (see kafka_errors).
+
+Start-up checks that every input topic exists (one metadata request listing all topics:
+naming the topic could make a broker with auto-creation on create it); a missing one stops
+`run` with one line naming it and the fix. An unreachable cluster is ridden out instead:
+one warning per interval names the bootstrap address, /readyz answers 503 from
+`_ALL_BROKERS_DOWN` until a metadata request answers again (probed every few seconds), and
+the topic check runs then. librdkafka's own log lines reach Python logging rate-limited
+(see kafka_logging).
 """
 
 from __future__ import annotations
@@ -35,10 +43,13 @@ from broker_plugin.serving.dlq import dead_letter_headers
 from broker_plugin.serving.kafka_errors import (
     LOST_OWNERSHIP_CODES,
     FatalKafkaError,
+    MissingTopicError,
     error_name,
+    is_broker_down,
     is_transient,
     raise_fatal,
 )
+from broker_plugin.serving.kafka_logging import DEFAULT_LOG_INTERVAL_S, RateLimiter, client_logger
 from broker_plugin.serving.output import OutputSerializer
 from broker_plugin.serving.pipeline import AlertPipeline, BatchOutcome
 from broker_plugin.serving.stop_signals import stop_on_signals
@@ -51,6 +62,11 @@ log = logging.getLogger("broker_plugin.consumer")
 MAX_CONSECUTIVE_ABORTS = 8
 #: First pause before re-reading an aborted batch; doubles per abort in a row, capped at 5 s.
 ABORT_BACKOFF_S = 0.2
+#: Seconds the start-up topic check waits for the cluster's metadata before riding it out.
+METADATA_TIMEOUT_S = 10.0
+#: While the cluster is unreachable: seconds between metadata probes, and each probe's wait.
+PROBE_INTERVAL_S = 2.0
+PROBE_TIMEOUT_S = 1.0
 
 
 class DeliveryFailedError(RuntimeError):
@@ -100,17 +116,32 @@ class AlertConsumer:
         observer: Any | None = None,
         consumer_factory: Callable[[dict[str, Any]], Any] = Consumer,
         producer_factory: Callable[[dict[str, Any]], Any] = Producer,
+        log_interval_s: float = DEFAULT_LOG_INTERVAL_S,
+        metadata_timeout_s: float = METADATA_TIMEOUT_S,
     ) -> None:
         self.config = config
         self.pipeline = pipeline
         self.serializer = serializer
         self.observer = observer
+        self.metadata_timeout_s = metadata_timeout_s
         self.consumer = consumer_factory(
-            {**config.consumer_settings(), "error_cb": self._on_client_error}
+            {
+                **config.consumer_settings(),
+                "error_cb": self._on_consumer_error,
+                "logger": client_logger("consumer", log_interval_s),
+            }
         )
         self.producer = producer_factory(
-            {**config.producer_settings(), "error_cb": self._on_client_error}
+            {
+                **config.producer_settings(),
+                "error_cb": self._on_client_error,
+                "logger": client_logger("producer", log_interval_s),
+            }
         )
+        self._limiter = RateLimiter(log_interval_s)
+        self._unreachable_since: float | None = None
+        self._topics_checked = False
+        self._next_probe = 0.0
         self.summary = RunSummary()
         self._stop = threading.Event()
         self._revoked: set[tuple[str, int]] = set()
@@ -130,6 +161,7 @@ class AlertConsumer:
         """Consume until stopped; always flushes, commits what is durable, and closes."""
         with stop_on_signals(self.stop):
             try:
+                self._probe(self.metadata_timeout_s)
                 if self.config.exactly_once:
                     self.producer.init_transactions(30)
                 self.consumer.subscribe(
@@ -198,18 +230,130 @@ class AlertConsumer:
     # -- errors ----------------------------------------------------------------------------
 
     def _on_client_error(self, err: KafkaError) -> None:
-        if is_transient(err):
+        """Both clients' errors: an unreachable cluster is counted and reported once per
+        interval (naming the bootstrap address), other transient ones counted, the rest fatal."""
+        if is_broker_down(err):
+            name = error_name(err)
+            self.summary.transient_errors[name] = self.summary.transient_errors.get(name, 0) + 1
+            self._warn_unreachable(err)
+        elif is_transient(err):
             self._count_transient(err)
         else:
             log.error("kafka client error %s: %s", error_name(err), err.str())
             self._fatal = err
 
+    def _on_consumer_error(self, err: KafkaError) -> None:
+        """The consumer's errors. Its connections (fetches, heartbeats) are never idle, so its
+        `_ALL_BROKERS_DOWN` means the cluster is away (an idle producer's may not): only this
+        one makes /readyz 503, until a metadata probe answers."""
+        if is_broker_down(err) and err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._mark_unreachable()
+        self._on_client_error(err)
+
     def _count_transient(self, err: KafkaError) -> None:
+        """Count by name; log at most once per interval per name, with the count so far."""
         name = error_name(err)
-        seen = self.summary.transient_errors.get(name, 0)
-        self.summary.transient_errors[name] = seen + 1
-        if seen == 0 or (seen + 1) % 100 == 0:
-            log.warning("transient kafka error %s (x%d): %s", name, seen + 1, err.str())
+        seen = self.summary.transient_errors.get(name, 0) + 1
+        self.summary.transient_errors[name] = seen
+        if self._limiter.allow(("transient", name)) is not None:
+            log.warning("transient kafka error %s (x%d so far): %s", name, seen, err.str())
+
+    # -- reachability and the input-topic check --------------------------------------------
+
+    def _probe(self, timeout_s: float) -> None:
+        """One metadata request (all topics): reachability, then the input-topic check once.
+
+        Raises MissingTopicError when an input topic does not exist; an unreachable
+        cluster is logged and ridden out (the loop probes again, see `_maybe_probe`).
+        """
+        self._next_probe = time.monotonic() + PROBE_INTERVAL_S
+        try:
+            metadata = self.consumer.list_topics(timeout=timeout_s)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.fatal():
+                raise
+            self._mark_unreachable()
+            self._warn_unreachable(err)
+            return
+        self._mark_reachable()
+        if not self._topics_checked:
+            self._topics_checked = True
+            self._check_input_topics(metadata.topics)
+
+    def _maybe_probe(self) -> None:
+        """While unreachable (or the topics are unchecked), probe every PROBE_INTERVAL_S."""
+        if self._unreachable_since is None and self._topics_checked:
+            return
+        if time.monotonic() >= self._next_probe:
+            self._probe(PROBE_TIMEOUT_S)
+
+    def _check_input_topics(self, topics: dict[str, Any]) -> None:
+        """Stop in one line when an input topic (a name, not a ^regex) does not exist."""
+        missing = []
+        for name in self.config.input_topics:
+            if name.startswith("^"):
+                continue
+            found = topics.get(name)
+            error = getattr(found, "error", None)
+            if found is None or (
+                error is not None and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            ):
+                missing.append(name)
+        if not missing:
+            return
+        self.stop("missing input topic")
+        what = (
+            f"input topic {missing[0]!r} does not"
+            if len(missing) == 1
+            else f"input topics {', '.join(repr(t) for t in missing)} do not"
+        )
+        raise MissingTopicError(
+            f"{what} exist at {self.config.bootstrap_servers}; create "
+            f"{'it' if len(missing) == 1 else 'them'} (kafka-topics.sh --create --topic "
+            f"{missing[0]}, or `broker-plugin produce --create-topic --topic {missing[0]} ...`) "
+            "or correct --input-topic (BROKER_PLUGIN_INPUT_TOPIC)"
+        )
+
+    def _mark_unreachable(self) -> None:
+        if self._unreachable_since is None:
+            self._unreachable_since = time.monotonic()
+            self._set_reachable(False)
+
+    def _mark_reachable(self) -> None:
+        if self._unreachable_since is not None:
+            log.info(
+                "kafka at %s reachable again after %.1f s",
+                self.config.bootstrap_servers,
+                time.monotonic() - self._unreachable_since,
+            )
+            self._unreachable_since = None
+            self._set_reachable(True)
+
+    def _warn_unreachable(self, err: KafkaError) -> None:
+        """At most one line per interval, naming the bootstrap address."""
+        held = self._limiter.allow("unreachable")
+        if held is None:
+            return
+        state = (
+            "; /readyz answers 503 until it answers" if self._unreachable_since is not None else ""
+        )
+        log.warning(
+            "kafka at %s unreachable: %s (%s); retrying%s%s",
+            self.config.bootstrap_servers,
+            error_name(err),
+            err.str(),
+            state,
+            f" ({held} similar errors since the last line)" if held else "",
+        )
+
+    def _set_reachable(self, reachable: bool) -> None:
+        """Tell the observer (hook `broker_reachable`, else its `health`) the cluster's state."""
+        hook = getattr(self.observer, "broker_reachable", None)
+        if hook is None:
+            hook = getattr(getattr(self.observer, "health", None), "broker_reachable", None)
+        if hook is not None:
+            hook(reachable, self.config.bootstrap_servers)
 
     # -- one batch -------------------------------------------------------------------------
 
@@ -223,6 +367,7 @@ class AlertConsumer:
         deadline: float | None = None
         slice_s = config.poll_slice_ms / 1000.0
         while len(buffer) < want and not self._stop.is_set():
+            self._maybe_probe()
             if deadline is None:
                 timeout = slice_s
             else:
@@ -247,6 +392,7 @@ class AlertConsumer:
             if not buffer and self._fatal is not None:
                 break
             if not buffer:
+                self.producer.poll(0)  # serve its error callbacks and log lines while idle
                 self._hook("idle", self.consumer)
         return buffer
 
@@ -440,6 +586,7 @@ __all__ = [
     "AlertConsumer",
     "DeliveryFailedError",
     "FatalKafkaError",
+    "MissingTopicError",
     "RunSummary",
     "TransactionAbortedError",
 ]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
 
+from broker_plugin.errors import UserError
+
 TRANSIENT_CODES: frozenset[int] = frozenset(
     {
         KafkaError._PARTITION_EOF,
@@ -49,6 +51,18 @@ LOST_OWNERSHIP_CODES: frozenset[int] = frozenset(
 )
 
 
+#: Errors meaning "cannot reach the cluster" (not one failed request): the consumer logs them
+#: once per interval naming the bootstrap address, and `_ALL_BROKERS_DOWN` turns /readyz 503
+#: until a metadata request answers again.
+BROKER_DOWN_CODES: frozenset[int] = frozenset(
+    {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE}
+)
+
+
+class MissingTopicError(UserError):
+    """An input topic the broker does not have; the message names the topic and the fix."""
+
+
 class FatalKafkaError(RuntimeError):
     """An error the consumer must not ride out; the process exits non-zero."""
 
@@ -63,6 +77,11 @@ def is_transient(err: KafkaError) -> bool:
 def error_name(err: KafkaError) -> str:
     """The librdkafka name of an error, e.g. '_TRANSPORT'."""
     return err.name()
+
+
+def is_broker_down(err: KafkaError) -> bool:
+    """True for the errors of an unreachable cluster (see `BROKER_DOWN_CODES`)."""
+    return not err.fatal() and err.code() in BROKER_DOWN_CODES
 
 
 def raise_fatal(err: KafkaError, where: str) -> None:

@@ -139,9 +139,7 @@ def produce_alerts(
         curves = [c for c in curves if c.object_id in keep]
     if not curves:
         raise ProduceError(f"{directory}: no light curves to produce")
-    producer = Producer(
-        {"bootstrap.servers": bootstrap_servers, "linger.ms": 20, **(kafka_settings or {})}
-    )
+    producer = Producer(producer_settings(bootstrap_servers, kafka_settings))
     counts = ProduceCounts()
     failures: list[str] = []
 
@@ -168,7 +166,154 @@ def produce_alerts(
         raise ProduceError(
             f"{remaining + len(failures)} alert(s) not delivered to {topic} at "
             f"{bootstrap_servers} ({'; '.join(failures[:3]) or 'timeout'}); is Kafka running "
-            "(scripts/local-kafka status) and does the topic exist?"
+            "(scripts/local-kafka status) and does the topic exist (--create-topic creates it)?"
         )
     counts.objects = len(objects)
     return counts
+
+
+# --------------------------------------------------------------------------- topic creation
+
+#: Seconds `ensure_topic` waits for the broker to create a topic and for its partition leaders.
+CREATE_TIMEOUT_S = 30.0
+
+
+def producer_settings(
+    bootstrap_servers: str, kafka_settings: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """`produce`'s producer config: ours, the user's -X without consumer-only keys, a logger."""
+    from broker_plugin.serving.config import _CONSUMER_ONLY, _only
+    from broker_plugin.serving.kafka_logging import with_logger
+
+    settings = {
+        "bootstrap.servers": bootstrap_servers,
+        "linger.ms": 20,
+        **_only(kafka_settings or {}, exclude=_CONSUMER_ONLY),
+    }
+    return with_logger(settings, "producer")
+
+
+def admin_settings(
+    bootstrap_servers: str, kafka_settings: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """AdminClient config: the connection part of the user's -X (security etc.), a logger.
+
+    An AdminClient is a producer-type handle to librdkafka, so consumer-only keys would only
+    make it warn; producer-only ones are left out too (it sends no messages).
+    """
+    from broker_plugin.serving.config import _CONSUMER_ONLY, _PRODUCER_ONLY, _only
+    from broker_plugin.serving.kafka_logging import with_logger
+
+    settings = _only(_only(kafka_settings or {}, _CONSUMER_ONLY), _PRODUCER_ONLY)
+    return with_logger({**settings, "bootstrap.servers": bootstrap_servers}, "admin")
+
+
+def ensure_topic(
+    bootstrap_servers: str,
+    topic: str,
+    partitions: int = 1,
+    replication_factor: int = -1,
+    kafka_settings: dict[str, str] | None = None,
+    timeout_s: float = CREATE_TIMEOUT_S,
+) -> str:
+    """Create `topic` (AdminClient) unless it exists; returns the one line to show.
+
+    `replication_factor` -1 means the broker's `default.replication.factor`. An existing
+    topic is fine (its partition count is reported, not changed). Any other failure is a
+    `ProduceError` naming the topic, the broker and the reason (exit 2 from the CLI).
+    After a creation, waits (up to `timeout_s`) until every partition has a leader, so the
+    first messages do not meet UNKNOWN_TOPIC_OR_PART.
+    """
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    if partitions < 1:
+        raise ProduceError(f"--partitions must be >= 1, got {partitions}")
+    if replication_factor < 1 and replication_factor != -1:
+        raise ProduceError(
+            f"--replication-factor must be >= 1 (or -1: the broker's default), "
+            f"got {replication_factor}"
+        )
+    where = f"topic {topic!r} at {bootstrap_servers}"
+    admin = AdminClient(admin_settings(bootstrap_servers, kafka_settings))
+    futures = admin.create_topics(
+        [NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor)],
+        operation_timeout=timeout_s,
+        request_timeout=timeout_s,
+    )
+    try:
+        futures[topic].result(timeout=timeout_s + 5)
+    except KafkaException as exc:
+        err = exc.args[0]
+        if err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            found = _partition_count(admin, topic, timeout_s)
+            return f"{where} already exists{found}; producing to it"
+        raise ProduceError(f"cannot create {where}: {_reason(err)}") from exc
+    except FutureTimeout as exc:
+        raise ProduceError(
+            f"cannot create {where}: no answer within {timeout_s:.0f} s; is Kafka running "
+            "there (scripts/local-kafka status)?"
+        ) from exc
+    finally:
+        admin.poll(0)  # an AdminClient hands its librdkafka log lines over in poll()
+    _wait_for_leaders(admin, topic, timeout_s)
+    replication = (
+        "the broker's default replication factor"
+        if replication_factor == -1
+        else f"replication factor {replication_factor}"
+    )
+    return f"created {where}: {partitions} partition{'s' if partitions != 1 else ''}, {replication}"
+
+
+def _reason(err: Any) -> str:
+    """One line for a KafkaError: its name and text, with a hint for a broker that is away."""
+    from confluent_kafka import KafkaError
+
+    text = " ".join(str(err.str()).split())
+    reason = f"{err.name()}: {text}"
+    if err.code() in (KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
+        reason += "; is Kafka running there (scripts/local-kafka status)?"
+    return reason
+
+
+def _partition_count(admin: Any, topic: str, timeout_s: float) -> str:
+    """' (N partitions)' from the cluster's metadata, or '' when it cannot be read."""
+    from confluent_kafka import KafkaException
+
+    try:
+        metadata = admin.list_topics(timeout=min(timeout_s, 10.0)).topics.get(topic)
+    except KafkaException:
+        return ""
+    if metadata is None:
+        return ""
+    n = len(metadata.partitions)
+    return f" ({n} partition{'s' if n != 1 else ''})"
+
+
+def _wait_for_leaders(admin: Any, topic: str, timeout_s: float) -> None:
+    """Until every partition of the new topic has a leader; best effort (the producer retries).
+
+    Lists all topics (no name): a metadata request naming the topic would make a broker
+    with auto-creation on create it, which must never be what made it exist.
+    """
+    import time
+
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            metadata = admin.list_topics(timeout=5).topics.get(topic)
+        except KafkaException:
+            metadata = None
+        if (
+            metadata is not None
+            and metadata.error is None
+            and metadata.partitions
+            and all(p.leader >= 0 for p in metadata.partitions.values())
+        ):
+            return
+        time.sleep(0.1)
+    admin.poll(0)
