@@ -2,7 +2,7 @@
 
 One implementation, used by `training` (imported from here) and by the broker plugin, so
 that a model never sees features computed two ways (the authors' code had train/serve
-skew). Rules (DESIGN.md, "One feature code"):
+skew). Rules (docs/design.md, "One feature code"):
 
 * rows with a non-finite time or magnitude are dropped; rows repeating an earlier row's
   time and magnitude are dropped (they carry no information and would add Δt = 0 pairs);

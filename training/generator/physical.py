@@ -2,7 +2,7 @@
 
 Every model that touches physical parameters (the per-class mixtures, the latent regressor,
 the VAE's encoder) sees them through `to_model_space`, so that "log10 P" means the same
-thing everywhere (DESIGN.md, "Physical parameters").
+thing everywhere (docs/design.md, "Physical parameters").
 """
 
 from __future__ import annotations
