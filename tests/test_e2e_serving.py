@@ -71,6 +71,8 @@ def _run_cli(bootstrap: str, topics: dict[str, str], model: Path, schema_dir: Pa
         str(model),
         "--schema-dir",
         str(schema_dir),
+        "--survey",
+        "auto",  # the stream mixes LSST and ZTF alerts
         "--batch-size",
         "8",
         "--batch-wait-ms",

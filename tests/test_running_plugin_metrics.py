@@ -156,7 +156,8 @@ def running(
         sys.executable, "-m", "broker_plugin", "run",
         "--input-topic", topics["in"], "--output-topic", topics["out"],
         "--dlq-topic", topics["dlq"], "--group-id", group, "--model", str(model),
-        "--schema-dir", str(schema_dir), "--batch-size", "8", "--batch-wait-ms", "50",
+        "--schema-dir", str(schema_dir), "--survey", "auto",  # LSST and ZTF alerts mixed
+        "--batch-size", "8", "--batch-wait-ms", "50",
         "--metrics-port", str(port), "--drift-min-window", str(DRIFT_MIN_WINDOW),
         "--drift-psi-threshold", str(PSI_THRESHOLD),
     ]  # fmt: skip
