@@ -107,6 +107,7 @@ def test_recalibration_replaces_the_tail(calibrated: Path, tmp_path: Path) -> No
     nodes = [n.name for n in onnx.load(str(out / "model.onnx")).graph.node]
     assert nodes.count("tail/softmax") == 1
     assert after.unknown["bank_size"] == before.unknown["bank_size"]
+    assert after.version == f"{before.version}-cal.{after.onnx_sha256[:8]}"
 
 
 def test_calibrate_without_a_bank_says_what_to_pass(tmp_path: Path) -> None:

@@ -438,3 +438,12 @@ def test_model_version_annotates_the_pods(helm) -> None:
     assert annotations["selfreg-varstars/model-version"] == "2026.12.07+1a2b3c4d"
     plain = one(render(helm), "Deployment")["spec"]["template"]["metadata"]["annotations"]
     assert "selfreg-varstars/model-version" not in plain
+
+
+def test_exactly_once_gives_each_pod_its_own_transactional_id(helm) -> None:
+    """Replicas sharing one transactional id would fence each other: the pod name is it."""
+    env = container(render(helm, "--set", "serving.exactlyOnce=true"))["env"]
+    ids = [e for e in env if e["name"] == "BROKER_PLUGIN_TRANSACTIONAL_ID"]
+    assert ids and ids[0]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    plain = container(render(helm))["env"]
+    assert not [e for e in plain if e["name"] == "BROKER_PLUGIN_TRANSACTIONAL_ID"]

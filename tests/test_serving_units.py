@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -527,3 +528,47 @@ def test_lsst_input_without_a_schema_source_stops_in_one_line(model_dir: Path) -
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert "--schema-registry-url" in lines[0] and "--schema-dir" in lines[0]
     assert "--survey ztf" in lines[0]
+
+
+def test_registry_credentials_in_the_url_stay_out_of_the_start_up_log() -> None:
+    config = _config(schema_registry_url="https://reader:s3cret@registry.example:8081/api",
+                     schema_dir=None)
+    shown = json.dumps(config.describe())
+    assert "s3cret" not in shown and "reader" not in shown
+    assert "https://***@registry.example:8081/api" in shown
+
+
+def test_output_schema_registration_sends_url_credentials_as_basic_auth() -> None:
+    """`--schema-registry-url https://user:pass@host` registers our schema with Basic auth
+    (urllib would send the credentials nowhere) and the error text never shows them."""
+    import base64
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from broker_plugin.serving.service import register_schema
+
+    seen: dict[str, str] = {}
+
+    class Registry(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen["auth"] = self.headers.get("Authorization", "")
+            seen["path"] = self.path
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"id": 7}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Registry)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://reader:s3cret@127.0.0.1:{server.server_port}"
+        assert register_schema(url, "out-value", {"type": "string"}) == 7
+    finally:
+        server.shutdown()
+    assert seen["auth"] == "Basic " + base64.b64encode(b"reader:s3cret").decode()
+    assert seen["path"] == "/subjects/out-value/versions"

@@ -171,7 +171,7 @@ class RegistrySchemaSource:
             raise SchemaSourceError(
                 f"schema registry URL {url!r} must start with http:// or https://"
             )
-        self.url, self._auth_header = _split_credentials(url.rstrip("/"), auth)
+        self.url, self._auth_header = split_credentials(url.rstrip("/"), auth)
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
@@ -231,7 +231,7 @@ class RegistrySchemaSource:
         )
 
 
-def _split_credentials(url: str, auth: tuple[str, str] | None) -> tuple[str, str | None]:
+def split_credentials(url: str, auth: tuple[str, str] | None = None) -> tuple[str, str | None]:
     """Strip user:pass@ from the URL (kept out of logs) into a Basic auth header."""
     import base64
     from urllib.parse import urlsplit, urlunsplit

@@ -87,6 +87,11 @@ def is_secret(key: str) -> bool:
     return any(marker in key for marker in _SECRET_MARKERS)
 
 
+def mask_url_credentials(url: str) -> str:
+    """`https://user:pass@host/...` → `https://***@host/...` (for logs)."""
+    return re.sub(r"(?<=://)[^/@]+@", "***@", url)
+
+
 def mask_secrets(settings: Mapping[str, Any]) -> dict[str, Any]:
     """A copy for logging: credential values replaced by '***'."""
     return {k: ("***" if is_secret(k) else v) for k, v in settings.items()}
@@ -250,7 +255,8 @@ class ServingConfig:
             "group_id": self.group_id,
             "model": str(self.model_dir),
             "survey": self.survey,
-            "schema_source": self.schema_registry_url or str(self.schema_dir or "none"),
+            "schema_source": (mask_url_credentials(self.schema_registry_url)
+                              if self.schema_registry_url else str(self.schema_dir or "none")),
             "batch_size": self.batch_size,
             "batch_wait_ms": self.batch_wait_ms,
             "exactly_once": self.exactly_once,

@@ -107,13 +107,15 @@ def register_schema(url: str, subject: str, schema: dict[str, Any]) -> int:
     """Register `schema` under `subject` (Confluent REST API); returns its global id."""
     import urllib.request
 
+    from broker_plugin.decoding.schema_sources import split_credentials
+
+    url, auth = split_credentials(url.rstrip("/"))  # user:pass@ -> Basic auth, out of logs
+    headers = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
+    if auth:
+        headers["Authorization"] = auth
     body = json.dumps({"schema": json.dumps(schema)}).encode()
     request = urllib.request.Request(
-        f"{url.rstrip('/')}/subjects/{subject}/versions",
-        data=body,
-        headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
-        method="POST",
-    )
+        f"{url}/subjects/{subject}/versions", data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return int(json.loads(response.read())["id"])

@@ -99,11 +99,13 @@ def calibrate_model(
     seed: int = 0,
     fitted_on: dict[str, Any] | None = None,
     min_curves: int = MIN_CALIBRATION_CURVES,
+    version: str | None = None,
 ) -> ModelCard:
     """Fit the tail on `calibration`, write OUT/model.onnx and OUT/model_card.json.
 
     `bank` gives the unknown score's in-class reference (the training split); without it the
-    model's current bank is kept.
+    model's current bank is kept. `version`: the new card's version (None keeps it; "" makes
+    `<old>-cal.<8 hex of the new ONNX sha256>`, so records of the two models differ).
     """
     onnx_path, card = load_model_dir(model_dir)
     if len(calibration) < min_curves:
@@ -145,6 +147,8 @@ def calibrate_model(
         calibration_figures(calibration.y, raw), calibration_figures(calibration.y, calibrated))
     card.calibration, card.unknown = entries["calibration"], entries["unknown"]
     card.onnx_sha256 = sha256_of(out_onnx)
+    if version is not None:
+        card.version = version or f"{card.version}-cal.{card.onnx_sha256[:8]}"
     card.reference = _reference(calibration, calibrated, scores, params.threshold, card.classes)
     card.save(out_dir / CARD_FILE)
     if Path(model_dir).resolve() != out_dir.resolve():

@@ -105,6 +105,9 @@ def calibrate(
         False, "--run-split", help="Calibrate on the real curves of MODEL/split.csv's "
         "validation rows and take the bank from its training rows (for runs trained "
         "before calibration existed; --data names the run's training data)."),
+    model_version: str = typer.Option(
+        "", "--model-version", help="Version of the re-calibrated model (default: the old "
+        "one + '-cal.' + 8 hex of the new ONNX file's sha256)."),
 ) -> None:
     """Refit temperature scaling and the unknown threshold on labelled curves of a survey."""
     from rich.console import Console
@@ -125,13 +128,14 @@ def calibrate(
     source = ", ".join(str(d) for d in data) + (" (validation rows of split.csv)"
                                                  if run_split else "")
     card = calibrate_on_curves(model, out, curves, source, seed=seed, keep=keep,
-                               bank_curves=bank)
+                               bank_curves=bank, version=model_version)
     before, after = card.calibration["before"], card.calibration["after"]
     Console().print(
         f"temperature {card.calibration['temperature']:.3f} on "
         f"{card.calibration['fitted_on']['n_curves']} curves: ECE {before['ece']:.3f} -> "
         f"{after['ece']:.3f}, NLL {before['nll']:.3f} -> {after['nll']:.3f}; unknown "
-        f"threshold {card.unknown['threshold']:.4f} keeps {keep:.0%}; wrote {out}")
+        f"threshold {card.unknown['threshold']:.4f} keeps {keep:.0%}; wrote {out} "
+        f"(version {card.version})")
 
 
 def experiment(
