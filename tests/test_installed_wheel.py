@@ -111,3 +111,47 @@ def test_produce_then_run_with_the_default_output(installed: dict[str, Path], cu
     # One record per object (LSST alerts carry numeric diaObjectIds derived from our ids).
     assert len({r["object_id"] for r in records}) == len(records) == N_OBJECTS
     assert all(m.value()[0] == 0 for m in messages)  # Confluent wire format
+
+
+def test_wheel_run_creates_no_topic_and_speaks_elasticc(installed: dict[str, Path],
+                                                        curve_dir: Path,
+                                                        kafka_bootstrap: str) -> None:
+    """From the wheel: `produce --create-topic` makes the input topic, `run` refuses LSST
+    without a schema source in one line, and `--output-format elasticc` writes ELAsTiCC
+    brokerClassification records (Confluent wire format) with our taxonomy ids."""
+    from tests.lsst_packet import SCHEMA_ROOT
+
+    topics = {k: unique_topic_name(f"wheel-elasticc-{k}") for k in ("in", "out", "dlq")}
+    create_topics(kafka_bootstrap, [topics["out"], topics["dlq"]])
+    produced = _run(installed, "broker-plugin", "produce", "--bootstrap-servers",
+                    kafka_bootstrap, "--from", str(curve_dir), "--format", "lsst", "--topic",
+                    topics["in"], "--create-topic", "--partitions", "2", "--schema-dir",
+                    str(SCHEMA_ROOT))
+    assert produced.returncode == 0, produced.stdout + produced.stderr
+    common = ["--bootstrap-servers", kafka_bootstrap, "--input-topic", topics["in"],
+              "--output-topic", topics["out"], "--dlq-topic", topics["dlq"], "--group-id",
+              topics["in"], "--no-metrics"]
+    refused = _run(installed, "broker-plugin", "run", *common)
+    assert refused.returncode == 2 and "--schema-registry-url" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    served = _run(installed, "broker-plugin", "run", *common, "--schema-dir", str(SCHEMA_ROOT),
+                  "--output-format", "elasticc", "--max-messages", str(N_OBJECTS))
+    assert served.returncode == 0, served.stdout + served.stderr
+    messages = read_topic(kafka_bootstrap, topics["out"], N_OBJECTS)
+    records = [fastavro.schemaless_reader(io.BytesIO(m.value()[5:]),
+                                          schemas.load(schemas.ELASTICC), None)
+               for m in messages]
+    assert len(records) == N_OBJECTS
+    for record in records:
+        ids = {c["classId"] for c in record["classifications"]}
+        assert {2322, 2323, 2324, 2325, 2326} <= ids
+        assert abs(sum(c["probability"] for c in record["classifications"]) - 1) < 1e-5
+
+
+def test_training_from_the_serving_install_names_the_extra(installed: dict[str, Path],
+                                                          curve_dir: Path) -> None:
+    """`training train` without the [train] extra: one line with the pip command, exit 2."""
+    result = _run(installed, "training", "train", "--data", str(curve_dir), "--out", "run")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "pip install 'selfreg-varstars[train]'" in result.stderr
