@@ -83,13 +83,26 @@ def _classify(inputs: list[Path], out: Path) -> subprocess.CompletedProcess[str]
                           capture_output=True, text=True, timeout=300)
 
 
-def test_classify_real_alerts(shared_data: Path, tmp_path: Path) -> None:
+def _in_schema(payloads: list[bytes], version: str) -> list[bytes]:
+    """The real alerts as written (10.0) or carried over to a newer schema."""
+    if version == "10.0":
+        return payloads
+    return reencoded(payloads, version, SCHEMA_ROOT, schema_id(version))
+
+
+@pytest.mark.parametrize("version", ["10.0", "11.0", "11.1"])
+def test_classify_real_alerts(payloads, tmp_path: Path, version: str) -> None:
     """The five objects with histories are classified (with an unknown score); the others
     (solar-system alerts, objects with a handful of points) are rejected with a reason."""
-    result = _classify([shared_data / WIRE_FOLDERS[0]], tmp_path / "out.jsonl")
+    wire = tmp_path / "wire"
+    wire.mkdir()
+    for i, payload in enumerate(_in_schema(payloads, version)[:7]):  # the fink_client folder
+        (wire / f"{i:02d}.wire.avro").write_bytes(payload)
+    result = _classify([wire], tmp_path / "out.jsonl")
     assert result.returncode == 0, result.stdout + result.stderr
     out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert len(out) == WITH_HISTORY
+    assert {r["schema_id"] for r in out} == {schema_id(version)}
     for record in out:
         assert abs(sum(record["probabilities"].values()) - 1) < 1e-6
         assert record["unknown_score"] is not None
@@ -98,13 +111,14 @@ def test_classify_real_alerts(shared_data: Path, tmp_path: Path) -> None:
     assert {json.loads(r)["reason"] for r in rejects} == {"too_few_points"}
 
 
-def test_run_serves_real_alerts_from_the_broker(shared_data: Path, payloads,
-                                                kafka_bootstrap: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["10.0", "11.1"])
+def test_run_serves_real_alerts_from_the_broker(payloads, kafka_bootstrap: str,
+                                                version: str) -> None:
     """`run` on a topic of the 34 real wire messages: one record per alert it can classify,
     every other alert in the dead-letter topic, nothing lost."""
     topics = {k: unique_topic_name(f"real-lsst-{k}") for k in ("in", "out", "dlq")}
     create_topics(kafka_bootstrap, topics.values())
-    produce_all(kafka_bootstrap, topics["in"], payloads)
+    produce_all(kafka_bootstrap, topics["in"], _in_schema(payloads, version))
     result = subprocess.run(
         [sys.executable, "-m", "broker_plugin", "run", "--bootstrap-servers", kafka_bootstrap,
          "--input-topic", topics["in"], "--output-topic", topics["out"], "--dlq-topic",
