@@ -80,3 +80,12 @@ def kafka_topic(
 
     yield make
     delete_topics(kafka_bootstrap, created)
+
+
+@pytest.fixture(scope="session")
+def cnn_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny real CNN model directory (tests/cnn_fixture.py), trained once per session."""
+    pytest.importorskip("torch", reason="the CNN fixture is trained with the [train] extra")
+    from tests.cnn_fixture import train_cnn_model
+
+    return train_cnn_model(tmp_path_factory.mktemp("cnn-model"))

@@ -5,10 +5,10 @@
 
 Whatever cannot be classified comes back as a `Rejection` (reason code, message, schema id)
 for the dead-letter topic or the replay's rejects file; the batch itself never fails for one
-bad input. Bands with fewer than the card's `min_points` points (or no usable Δt/Δm pair
-after the featuriser's filters) are skipped; an alert with no usable band is rejected as
-`too_few_points`. Everything is vectorised per batch; the only per-alert Python is record
-building.
+bad input. Bands with fewer than the card's `min_points` − 1 usable Δt/Δm pairs after the
+featuriser's filters (training's rule, `broker_plugin.model_inputs`) are skipped; an alert
+with no usable band is rejected as `too_few_points`. Everything is vectorised per batch; the
+only per-alert Python is record building.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from broker_plugin.features import FeatureBatch, featurise_segments
+from broker_plugin.features import FeatureBatch
+from broker_plugin.model_inputs import segment_inputs
 from broker_plugin.serving.classifier import Classifier
 from broker_plugin.serving.combine import combine_bands, combine_scores
 from broker_plugin.serving.records import RecordBuilder
@@ -93,17 +94,10 @@ class AlertPipeline:
 
         with times.stage("features"):
             sizes = np.asarray(decoded.segment_size, dtype=np.int64)
-            usable = sizes >= max(int(self.card.min_points), 2)
-            point_mask = np.repeat(usable, sizes)
-            features = featurise_segments(
-                np.asarray(decoded.time)[point_mask],
-                np.asarray(decoded.mag)[point_mask],
-                sizes[usable],
-                self.card.features,
-            )
-            has_pairs = features.lengths > 0
-            rows = np.flatnonzero(usable)[has_pairs]
-            features = FeatureBatch(x=features.x[has_pairs], lengths=features.lengths[has_pairs])
+            # The short-curve rule of training and evaluation (broker_plugin.model_inputs).
+            inputs = segment_inputs(decoded.time, decoded.mag, sizes, self.card.features,
+                                    self.card.min_points)
+            features, rows = inputs.features, inputs.rows
             seg_alert = np.asarray(decoded.segment_alert, dtype=np.int64)[rows]
 
         with times.stage("inference"):

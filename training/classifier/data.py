@@ -16,9 +16,10 @@ from typing import Protocol
 import numpy as np
 
 from broker_plugin.errors import UserError
-from broker_plugin.features import FeatureBatch, FeatureSettings, featurise_batch
+from broker_plugin.features import FeatureBatch, FeatureSettings
 from broker_plugin.lightcurve import CLASSES, LightCurve
 from broker_plugin.lightcurve_dir import read_lightcurve_dir
+from broker_plugin.model_inputs import curve_inputs, min_pairs
 
 
 class TrainingDataError(UserError, ValueError):
@@ -73,8 +74,10 @@ def featurise_labelled(
 ) -> LabelledFeatures:
     """Featurise curves whose label is in `classes`; count what was left out and why.
 
-    `dropped` has 'unlabelled', 'label <X> not in model' and 'too short (< min_points
-    usable pairs + 1)' counts, for reports.
+    Short curves are left out by the rule serving applies to bands
+    (`broker_plugin.model_inputs`: at least `min_points − 1` (Δt, Δm) pairs after the
+    feature filters). `dropped` has 'unlabelled', 'label <X> not in model classes' and
+    'too short (...)' counts, for reports.
     """
     index = {c: i for i, c in enumerate(classes)}
     dropped: Counter[str] = Counter()
@@ -88,16 +91,16 @@ def featurise_labelled(
         else:
             kept.append(curve)
             positions.append(position)
-    batch = featurise_batch(kept, settings)
-    long_enough = batch.lengths >= max(min_points - 1, 1)
-    if (~long_enough).any():
-        dropped[f"too short (< {min_points} usable points)"] += int((~long_enough).sum())
+    inputs = curve_inputs(kept, settings, min_points)
+    rows = inputs.rows
+    if len(rows) < len(kept):
+        dropped[f"too short (< {min_pairs(min_points)} usable (Δt, Δm) pairs, min_points "
+                f"{min_points})"] += len(kept) - len(rows)
     labels = np.array([index[c.label] for c in kept], dtype=np.int64)
     ids = np.array([c.object_id for c in kept], dtype=object)
     return LabelledFeatures(
-        batch.x[long_enough], labels[long_enough], batch.lengths[long_enough],
-        ids[long_enough], list(classes), dict(dropped),
-        np.asarray(positions, dtype=np.int64)[long_enough],
+        inputs.features.x, labels[rows], inputs.features.lengths, ids[rows], list(classes),
+        dict(dropped), np.asarray(positions, dtype=np.int64)[rows],
     )
 
 

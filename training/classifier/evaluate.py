@@ -1,11 +1,14 @@
 """`training evaluate`: score an exported model on any labelled light-curve directory.
 
-Inference runs through the broker plugin's own `Classifier` (onnxruntime, the card's
-feature settings), so what is evaluated is exactly what is served. Curves whose label is
-not one of the model's classes are counted and left out; curves too short to featurise are
-counted and left out; classes absent from the set are reported absent (recall null), and
-ROC-AUC is null with a reason when fewer than two classes remain. With `other_curves`
-(`--other-data`), the unknown score is measured on stars of other classes.
+Curves become model inputs and probabilities through the broker plugin's own code
+(`broker_plugin.model_inputs`: the card's feature settings and short-curve rule, then
+serving's `Classifier`), so what is evaluated is exactly what is served: a single-band
+light curve gets the probabilities `broker-plugin classify` gives it. Curves whose label is
+not one of the model's classes are counted and left out; curves with fewer than
+`min_points − 1` usable (Δt, Δm) pairs (the rule serving applies to bands) are counted and
+left out; classes absent from the set are reported absent (recall null), and ROC-AUC is null
+with a reason when fewer than two classes remain. With `other_curves` (`--other-data`), the
+unknown score is measured on stars of other classes.
 """
 
 from __future__ import annotations
@@ -17,14 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from broker_plugin.features import featurise_batch
 from broker_plugin.lightcurve import LightCurve
+from broker_plugin.model_inputs import curve_inputs
 from training.classifier.data import TrainingDataError, featurise_labelled, load_curves
 
 
 def evaluate_curves(model_dir: str | Path, curves: Sequence[LightCurve],
-                    other_curves: Sequence[LightCurve] = ()) -> dict[str, Any]:
-    """Metrics of the model in `model_dir` on labelled `curves` (see module docstring)."""
+                    other_curves: Sequence[LightCurve] = (),
+                    predictions: bool = False) -> dict[str, Any]:
+    """Metrics of the model in `model_dir` on labelled `curves` (see module docstring).
+
+    With `predictions`, the result also lists every evaluated curve (object id, band,
+    label, probabilities per class, unknown score) in input order.
+    """
     from broker_plugin.serving.classifier import Classifier
     from training.classifier.metrics import summary
 
@@ -49,7 +57,22 @@ def evaluate_curves(model_dir: str | Path, curves: Sequence[LightCurve],
     result["true_class_counts"] = data.class_counts()
     result["unknown"] = _unknown(classifier, scores, other_curves)
     result["unknown_auroc"] = (result["unknown"] or {}).get("auroc")
+    if predictions:
+        result["predictions"] = _predictions(curves, data, probabilities, scores)
     return result
+
+
+def _predictions(curves: Sequence[LightCurve], data: Any, probabilities: np.ndarray,
+                 scores: np.ndarray | None) -> list[dict[str, Any]]:
+    """One entry per evaluated curve: what the model said about it."""
+    classes = data.classes
+    return [
+        {"object_id": str(curves[i].object_id), "band": curves[i].band,
+         "label": classes[y], "probabilities": dict(zip(classes, p, strict=True)),
+         "unknown_score": None if scores is None else float(scores[k])}
+        for k, (i, y, p) in enumerate(zip(data.source_index.tolist(), data.y.tolist(),
+                                          probabilities.tolist(), strict=True))
+    ]
 
 
 def other_class_curves(curves: Sequence[LightCurve], classes: Sequence[str]
@@ -72,10 +95,9 @@ def _unknown(classifier: Any, in_scores: np.ndarray | None,
         return None
     card = classifier.card
     others = other_class_curves(other_curves, card.classes)
-    batch = featurise_batch(others, card.features)
-    usable = batch.lengths >= max(card.min_points - 1, 1)
-    kept = [c for c, u in zip(others, usable, strict=True) if u]
-    _, other_scores = classifier.predict_scored(batch.x[usable])
+    inputs = curve_inputs(others, card.features, card.min_points)
+    kept = [others[i] for i in inputs.rows.tolist()]
+    _, other_scores = classifier.predict_scored(inputs.features.x)
     keys = {"source_class": np.array([source_class_of(c) for c in kept], dtype=object),
             "survey": np.array([c.survey or "unknown" for c in kept], dtype=object)}
     masks = {name: {str(k): values == k for k in np.unique(values)}
@@ -83,7 +105,7 @@ def _unknown(classifier: Any, in_scores: np.ndarray | None,
     result = unknown_detection(in_scores, other_scores if other_scores is not None else [],
                                classifier.unknown_threshold, masks if kept else None)
     result["score"] = card.unknown.get("score")
-    result["other_left_out_too_short"] = int((~usable).sum())
+    result["other_left_out_too_short"] = int(inputs.too_short.sum())
     return result
 
 

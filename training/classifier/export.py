@@ -62,15 +62,14 @@ def export_onnx(model: Members, path: str | Path, length: int) -> Path:
 
 
 def onnx_probabilities(path: str | Path, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Run the exported model with onnxruntime (what serving runs)."""
-    import onnxruntime as ort
+    """The graph's probabilities, computed by serving's own runner (`Classifier.predict`).
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = np.asarray(x, np.float32)
-    out = [session.run([OUTPUT_NAME], {INPUT_NAME: x[i : i + batch_size]})[0]
-           for i in range(0, len(x), batch_size)]
-    n_classes = session.get_outputs()[0].shape[1]
-    return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
+    The graph may have no card yet (export checks parity before writing it), hence
+    `broker_plugin.model_inputs.graph_classifier`; onnxruntime uses every core here.
+    """
+    from broker_plugin.model_inputs import graph_classifier
+
+    return graph_classifier(path, threads=0).predict(np.asarray(x, np.float32), batch_size)
 
 
 def parity(model: Members, path: str | Path, x: np.ndarray) -> float:
