@@ -47,10 +47,10 @@ from broker_plugin.serving.output import OutputSerializer  # noqa: E402
 from broker_plugin.serving.pipeline import AlertPipeline  # noqa: E402
 from broker_plugin.serving.produce import iter_alerts  # noqa: E402
 from broker_plugin.serving.service import output_schema  # noqa: E402
-from tests.kafka_support import create_topics, produce_all  # noqa: E402
-from tests.kafka_support import unique_topic_name as unique  # noqa: E402
-from tests.model_fixture import write_fixture_model  # noqa: E402
-from tests.serving_data import periodic_curves  # noqa: E402
+from devtools.kafka_support import create_topics, produce_all  # noqa: E402
+from devtools.kafka_support import unique_topic_name as unique  # noqa: E402
+from devtools.model_fixture import write_fixture_model  # noqa: E402
+from devtools.serving_data import periodic_curves  # noqa: E402
 
 HISTORIES = (30, 300, 1000)
 STAGES = ("poll", "decode", "features", "inference", "build", "produce", "commit")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kafka_support import (
+from devtools.kafka_support import (
     LocalKafka,
     LocalKafkaError,
     create_topic,

@@ -11,7 +11,7 @@ import pytest
 from broker_plugin.lightcurve import CLASSES, LightCurve
 from broker_plugin.lightcurve_dir import write_lightcurve_dir
 from broker_plugin.model_card import UNKNOWN_OUTPUT_NAME, load_model_dir
-from tests.model_fixture import write_fixture_model
+from devtools.model_fixture import write_fixture_model
 from training.classifier.calibrate import calibrate_on_curves
 from training.classifier.calibration import fit_temperature, knn_scores, temperature_scaled
 from training.classifier.metrics import (

@@ -28,7 +28,7 @@ from broker_plugin.serving.capture import (
 )
 from broker_plugin.serving.produce import make_encoder
 from broker_plugin.serving.service import make_decoder
-from tests.kafka_support import produce_all, unique_topic_name
+from devtools.kafka_support import produce_all, unique_topic_name
 
 REAL_WIRE = "lsst_alerts_real/wire_v10_0_fink_client"
 

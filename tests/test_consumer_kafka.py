@@ -28,14 +28,14 @@ from broker_plugin.serving.consumer import AlertConsumer
 from broker_plugin.serving.dlq import read_dead_letter_headers
 from broker_plugin.serving.output import OutputSerializer
 from broker_plugin.serving.pipeline import TOO_FEW_POINTS, AlertPipeline
-from tests.kafka_support import (
+from devtools.kafka_support import (
     TopicReader,
     create_topics,
     produce_all,
     read_topic,
     unique_topic_name,
 )
-from tests.model_fixture import write_fixture_model
+from devtools.model_fixture import write_fixture_model
 
 pytestmark = pytest.mark.kafka
 

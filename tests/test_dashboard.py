@@ -134,7 +134,7 @@ def _stream_scrapes(tmp: Path, n_batches: int, drifted: bool, poison_every: int)
     HTTP server and scrape /metrics after each batch: the exposition text per scrape."""
     import onnxruntime as ort
 
-    from tests.model_fixture import build_onnx
+    from devtools.model_fixture import build_onnx
 
     rng = np.random.default_rng(3)
     session = ort.InferenceSession(str(build_onnx(tmp / "m.onnx")),

@@ -23,15 +23,15 @@ from broker_plugin.serving.output import OutputSerializer
 from broker_plugin.serving.produce import iter_alerts
 from broker_plugin.serving.replay import classify_files
 from broker_plugin.serving.service import output_schema
-from tests.kafka_support import (
+from devtools.kafka_support import (
     TopicReader,
     create_topics,
     produce_all,
     read_topic,
     unique_topic_name,
 )
-from tests.model_fixture import write_fixture_model
-from tests.serving_data import periodic_curves
+from devtools.model_fixture import write_fixture_model
+from devtools.serving_data import periodic_curves
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

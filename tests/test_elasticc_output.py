@@ -27,8 +27,8 @@ from broker_plugin.serving.elasticc import (
     package_version,
 )
 from broker_plugin.serving.service import make_decoder, make_serializer, output_pipeline
-from tests.model_fixture import write_fixture_model
-from tests.serving_data import periodic_curves
+from devtools.model_fixture import write_fixture_model
+from devtools.serving_data import periodic_curves
 
 CLASSES = ["CEP", "DSCT", "ECL", "LPV", "RRLYR"]  # the shipped model's order
 IDS = {"CEP": 2322, "RRLYR": 2323, "DSCT": 2324, "ECL": 2325, "LPV": 2326}

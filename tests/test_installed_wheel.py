@@ -19,7 +19,7 @@ import pytest
 from broker_plugin import schemas
 from broker_plugin.lightcurve import LightCurve
 from broker_plugin.lightcurve_dir import write_lightcurve_dir
-from tests.kafka_support import create_topics, read_topic, unique_topic_name
+from devtools.kafka_support import create_topics, read_topic, unique_topic_name
 from tests.wheel_support import build_wheel, install, serving_venv
 
 N_OBJECTS = 6

@@ -18,7 +18,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from tests.kafka_support import (
+from devtools.kafka_support import (
     LOCAL_KAFKA,
     LocalKafka,
     read_topic,

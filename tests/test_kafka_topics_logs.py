@@ -38,9 +38,9 @@ from broker_plugin.serving.kafka_logging import (
 )
 from broker_plugin.serving.output import OutputSerializer
 from broker_plugin.serving.produce import producer_settings
-from tests.kafka_support import create_topic, delete_topics, read_topic, unique_topic_name
-from tests.model_fixture import write_fixture_model
-from tests.serving_data import write_curves
+from devtools.kafka_support import create_topic, delete_topics, read_topic, unique_topic_name
+from devtools.model_fixture import write_fixture_model
+from devtools.serving_data import write_curves
 
 #: The bench's pass-through: consumer-only keys (max.partition.fetch.bytes is librdkafka's
 #: alias of fetch.message.max.bytes), which the producer used to be given too.

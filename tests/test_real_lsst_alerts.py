@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from broker_plugin.decoding import AlertDecoder, DecodedBatch, DirectorySchemaSource
-from tests.kafka_support import create_topics, produce_all, read_topic, unique_topic_name
+from devtools.kafka_support import create_topics, produce_all, read_topic, unique_topic_name
 from tests.lsst_packet import SCHEMA_ROOT, schema_id
 from tests.real_lsst import WIRE_FOLDERS, real_payloads, records, reencoded
 

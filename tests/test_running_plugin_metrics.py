@@ -39,9 +39,9 @@ from broker_plugin.serving.output import OutputSerializer
 from broker_plugin.serving.pipeline import TOO_FEW_POINTS
 from broker_plugin.serving.produce import iter_alerts
 from broker_plugin.serving.service import output_schema
-from tests.kafka_support import create_topics, produce_all, read_topic, unique_topic_name
-from tests.model_fixture import write_fixture_model
-from tests.serving_data import periodic_curves
+from devtools.kafka_support import create_topics, produce_all, read_topic, unique_topic_name
+from devtools.model_fixture import write_fixture_model
+from devtools.serving_data import periodic_curves
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -24,7 +24,7 @@ from broker_plugin.serving.config import (
 from broker_plugin.serving.dlq import dead_letter_headers, read_dead_letter_headers
 from broker_plugin.serving.kafka_errors import is_transient
 from broker_plugin.serving.output import OutputSerializer
-from tests.model_fixture import write_fixture_model
+from devtools.model_fixture import write_fixture_model
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from broker_plugin.model_card import CARD_FILE, MODEL_FILE, sha256_of
-from tests.model_fixture import write_fixture_model
+from devtools.model_fixture import write_fixture_model
 
 REAL_WIRE = "lsst_alerts_real/wire_v10_0_fink_client"
 

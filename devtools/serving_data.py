@@ -1,4 +1,4 @@
-"""Tiny light-curve directories for the serving tests (numpy only, no simulator)."""
+"""Tiny light-curve directories for the serving tests and benchmark (numpy only)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
-"""The one module of helpers for tests that talk to a real Kafka broker.
+"""The one module of helpers for tests and benchmarks that talk to a real Kafka broker.
 
 The broker is started by ``scripts/local-kafka`` through the session fixture in
 ``tests/conftest.py`` (or is an existing one named by ``SELFREG_TEST_KAFKA_BOOTSTRAP``, the
-only variable tests read for that). Tests import the rest directly: unique names, topic
-creation, producing, and reading a topic back (``from tests.kafka_support import read_topic``).
+only variable tests read for that). Tests and ``bench/bench_serving.py`` import the rest
+directly: unique names, topic creation, producing, and reading a topic back
+(``from devtools.kafka_support import read_topic``).
 """
 
 from __future__ import annotations
