@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from broker_plugin.lightcurve import CLASSES, LightCurve  # noqa: E402
 from broker_plugin.model_card import load_model_dir  # noqa: E402
+from broker_plugin.model_inputs import classifiable  # noqa: E402
 from broker_plugin.serving.classifier import Classifier  # noqa: E402
 from training.classifier.calibrate import (  # noqa: E402
     calibrate_on_curves,
@@ -64,7 +65,7 @@ def other_scores(model_dir: Path, curves: list[LightCurve]) -> tuple[np.ndarray,
     classifier = Classifier(model_dir)
     card = classifier.card
     batch = featurise_batch(curves, card.features)
-    usable = batch.lengths >= max(card.min_points - 1, 1)
+    usable = classifiable(batch.lengths, card.min_points)
     _, scores = classifier.predict_scored(batch.x[usable])
     return scores, [source_class_of(c) for c, u in zip(curves, usable, strict=True) if u]
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from broker_plugin.features import featurise_batch  # noqa: E402
 from broker_plugin.lightcurve import CLASSES, LightCurve  # noqa: E402
 from broker_plugin.model_card import load_model_dir  # noqa: E402
+from broker_plugin.model_inputs import classifiable  # noqa: E402
 from training.classifier.calibrate import run_graph, split_of_run  # noqa: E402
 from training.classifier.data import load_curves  # noqa: E402
 from training.classifier.evaluate import source_class_of  # noqa: E402
@@ -49,7 +50,7 @@ def outputs(model_dir: Path, curves: list[LightCurve]) -> tuple[dict[str, np.nda
     names = {o for n in model.graph.node for o in n.output}
     extra = [e for e in (EMBEDDING, LOGITS, STATS) if e in names]
     batch = featurise_batch(curves, card.features)
-    keep = batch.lengths >= card.min_points - 1
+    keep = classifiable(batch.lengths, card.min_points)
     values = run_graph(model, batch.x[keep], extra)
     result = dict(zip(["probabilities", *extra], values, strict=True))
     return {k: v.astype(np.float64) for k, v in result.items()}, [

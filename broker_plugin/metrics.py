@@ -11,7 +11,7 @@ Wiring in the consumer loop (everything takes arrays or counts, never one call p
     server = start_http_server(port, metrics.registry, health)   # broker_plugin.http_server
     ...
     metrics.consumed(len(messages), topic)             # per topic, per batch
-    with metrics.stage("decode"):                        # decode | features | inference |
+    with times.stage("decode"):                          # decode | features | inference |
         ...                                              # build | produce | commit
     metrics.failed("avro_error", 2)
     metrics.dead_lettered("bad_magic", 1)
@@ -48,14 +48,16 @@ from __future__ import annotations
 import platform
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from broker_plugin.serving.timing import StageTimes
 
 DEFAULT_PREFIX = "broker_plugin"
 STAGES = ("decode", "features", "inference", "build", "produce", "commit")
@@ -265,14 +267,10 @@ class PluginMetrics:
         self.batch_size.observe(n_alerts)
         self.last_batch.set(time.time())
 
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        """Time one stage of one batch: ``with metrics.stage("inference"): ...``."""
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.stage_duration.labels(stage=name).observe(time.perf_counter() - start)
+    def stages(self, times: StageTimes) -> None:
+        """One batch's stage timings (`serving.timing.StageTimes`, the one stage timer)."""
+        for name, seconds in times.seconds.items():
+            self.stage_duration.labels(stage=name).observe(seconds)
 
     def classified(self, probabilities: np.ndarray, unknown: np.ndarray | None = None) -> None:
         """Counts per top class, unknown flags and the top-probability histogram of a batch."""

@@ -1,4 +1,4 @@
-"""Our Avro schemas (classification output, its ELAsTiCC form, dead letters, compact/ZTF alerts).
+"""Our Avro schemas (classification output and its ELAsTiCC form, compact and ZTF alerts).
 
 The one lookup of our own schema files: serving's output, `produce`, the decoders and the
 tests all come here.
@@ -21,11 +21,10 @@ import fastavro
 from broker_plugin.errors import UserError
 
 CLASSIFICATION = "classification"
-DEAD_LETTER = "dead_letter"
 COMPACT_ALERT = "compact_alert"
 ZTF_ALERT = "ztf_alert"  # the subset of ZTF's packet our producer writes
 ELASTICC = "elasticc_brokerClassification"  # ELAsTiCC's v0.9.1 output (--output-format elasticc)
-NAMES = (CLASSIFICATION, DEAD_LETTER, COMPACT_ALERT, ZTF_ALERT, ELASTICC)
+NAMES = (CLASSIFICATION, COMPACT_ALERT, ZTF_ALERT, ELASTICC)
 
 
 class SchemaFileMissingError(UserError, FileNotFoundError):

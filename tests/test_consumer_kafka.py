@@ -21,13 +21,14 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
-from broker_plugin.decoding.batch import AVRO_ERROR, BatchBuilder, DecodedBatch
+from broker_plugin.decoding.batch import BatchBuilder, DecodedBatch
+from broker_plugin.rejections import Reason
 from broker_plugin.serving.classifier import Classifier
 from broker_plugin.serving.config import ServingConfig
 from broker_plugin.serving.consumer import AlertConsumer
 from broker_plugin.serving.dlq import read_dead_letter_headers
 from broker_plugin.serving.output import OutputSerializer
-from broker_plugin.serving.pipeline import TOO_FEW_POINTS, AlertPipeline
+from broker_plugin.serving.pipeline import AlertPipeline
 from devtools.kafka_support import (
     TopicReader,
     create_topics,
@@ -49,7 +50,7 @@ class JsonDecoder:
             try:
                 alert = json.loads(payload)
             except ValueError as exc:
-                builder.fail(i, AVRO_ERROR, f"not JSON: {exc}")
+                builder.fail(i, Reason.AVRO_ERROR, f"not JSON: {exc}")
                 continue
             t = np.asarray(alert["t"], dtype=float)
             builder.add(
@@ -185,7 +186,8 @@ def test_every_alert_classified_and_poison_dead_lettered(bootstrap: str, pipelin
 
     dlq = read_topic(bootstrap, topics["dlq"], 3, settle_s=0.5)
     reasons = {m.value(): read_dead_letter_headers(m.headers())["reason"] for m in dlq}
-    assert reasons == {poison[0]: AVRO_ERROR, poison[1]: AVRO_ERROR, short: TOO_FEW_POINTS}
+    assert reasons == {poison[0]: Reason.AVRO_ERROR, poison[1]: Reason.AVRO_ERROR,
+                       short: Reason.TOO_FEW_POINTS}
     assert all(read_dead_letter_headers(m.headers())["origin.topic"] == topics["in"] for m in dlq)
 
 

@@ -18,6 +18,7 @@ from broker_plugin.features import featurise_segments
 from broker_plugin.health import Health
 from broker_plugin.http_server import start_http_server
 from broker_plugin.metrics import PluginMetrics
+from broker_plugin.serving.timing import StageTimes
 from tests.helm_support import CHART, go_tool, one, render
 
 DASHBOARD = CHART / "dashboards" / "broker-plugin.json"
@@ -162,13 +163,15 @@ def _stream_scrapes(tmp: Path, n_batches: int, drifted: bool, poison_every: int)
             health.tick()
             metrics.consumed(per_batch, "lsst-alerts")
             n_bad = per_batch // poison_every if poison_every else 0
-            with metrics.stage("features"):
+            times = StageTimes()
+            with times.stage("features"):
                 batch, _, sizes = curves(per_batch - n_bad, 0.3 if drifted else 0.02)
             if n_bad:
                 metrics.dead_lettered("bad_magic_byte", n_bad)
                 metrics.failed("AvroError", 1)
-            with metrics.stage("inference"):
+            with times.stage("inference"):
                 probabilities = session.run(["probabilities"], {"x": batch.x})[0]
+            metrics.stages(times)
             metrics.classified(probabilities)
             alert_mjd = 60000.0 + rng.random(len(probabilities))
             metrics.end_to_end(alert_mjd, published_unix=(60001.0 - 40587.0) * 86400 + 60.0)

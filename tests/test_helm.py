@@ -423,11 +423,10 @@ def test_lsst_without_a_schema_source_fails_like_the_plugin(helm) -> None:
 def test_unknown_schema_ids_count_towards_the_failing_alert() -> None:
     """A dead letter for an unknown schema id is a failure (alerts_failed_total), which the
     BrokerPluginAlertsFailing rule watches; too-few-points dead letters are not."""
-    from broker_plugin.decoding.batch import UNKNOWN_SCHEMA
-    from broker_plugin.serving.observer import NOT_FAILURES
+    from broker_plugin.rejections import NOT_FAILURES, Reason
 
     rules = (CHART / "templates" / "prometheusrule.yaml").read_text()
-    assert UNKNOWN_SCHEMA not in NOT_FAILURES
+    assert Reason.UNKNOWN_SCHEMA not in NOT_FAILURES
     assert "BrokerPluginAlertsFailing" in rules and "broker_plugin_alerts_failed_total" in rules
 
 

@@ -94,9 +94,13 @@ def test_end_to_end_latency_from_alert_mjd(metrics) -> None:
 
 
 def test_stage_timer_records_even_on_error(metrics) -> None:
-    """A stage that raises is still timed (its batch took that time)."""
-    with pytest.raises(RuntimeError), metrics.stage("inference"):
+    """A stage that raises is still timed (its batch took that time) and exported."""
+    from broker_plugin.serving.timing import StageTimes
+
+    times = StageTimes()
+    with pytest.raises(RuntimeError), times.stage("inference"):
         raise RuntimeError("boom")
+    metrics.stages(times)
     assert value(metrics, "broker_plugin_stage_duration_seconds_count", stage="inference") == 1
 
 

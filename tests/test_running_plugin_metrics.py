@@ -27,16 +27,15 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from broker_plugin.decoding.batch import AVRO_ERROR, BAD_MAGIC, UNKNOWN_SCHEMA
 from broker_plugin.decoding.wire import frame_confluent
 from broker_plugin.drift import INPUT_FEATURES, reference_statistics
 from broker_plugin.features import featurise_batch
 from broker_plugin.metrics import mjd_to_unix
 from broker_plugin.model_card import CARD_FILE, ModelCard
+from broker_plugin.rejections import Reason
 from broker_plugin.serving.classifier import Classifier
 from broker_plugin.serving.observer import time_scale
 from broker_plugin.serving.output import OutputSerializer
-from broker_plugin.serving.pipeline import TOO_FEW_POINTS
 from broker_plugin.serving.produce import iter_alerts
 from broker_plugin.serving.service import output_schema
 from devtools.kafka_support import create_topics, produce_all, read_topic, unique_topic_name
@@ -129,9 +128,9 @@ def stream(schema_dir: Path) -> dict[str, object]:
     short = next(p for _, p in iter_alerts(periodic_curves(1, points=4, seed=9), "lsst", "11.1",
                                            1, schema_dir))
     poison = {
-        b'{"json": 1}': BAD_MAGIC,
-        frame_confluent(4242, b"\x02\x04"): UNKNOWN_SCHEMA,
-        good[0][:40]: AVRO_ERROR,
+        b'{"json": 1}': Reason.BAD_MAGIC,
+        frame_confluent(4242, b"\x02\x04"): Reason.UNKNOWN_SCHEMA,
+        good[0][:40]: Reason.AVRO_ERROR,
     }
     payloads = [*good[:10], *poison, short, *good[10:]]
     return {"good": good, "poison": poison, "short": short, "payloads": payloads}
@@ -249,14 +248,14 @@ def test_counts_equal_what_was_sent(after_stream, stream, running) -> None:
     )
     assert total(s, "broker_plugin_alerts_classified_total", model_version=VERSION) == len(good)
     assert len(after_stream["records"]) == len(good)
-    reasons = Counter([*poison.values(), TOO_FEW_POINTS])
+    reasons = Counter([*poison.values(), Reason.TOO_FEW_POINTS])
     dead_letters = series(s, "broker_plugin_dead_letters_total", "reason")
     assert {r: n for r, n in dead_letters.items() if n} == dict(reasons)
     assert set(dead_letters) >= {"bad_magic", "avro_error", "no_points"}  # known reasons at 0
     failures = series(s, "broker_plugin_alerts_failed_total", "error")
     # too few points is not a failure
     assert {e: n for e, n in failures.items() if n} == dict(Counter(poison.values()))
-    assert TOO_FEW_POINTS not in failures
+    assert Reason.TOO_FEW_POINTS not in failures
 
 
 def test_stage_histograms_and_batches(after_stream, stream) -> None:

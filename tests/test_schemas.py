@@ -28,12 +28,6 @@ RECORDS = {
         "unknown_score": 0.21,
         "is_unknown": True,
     },
-    schemas.DEAD_LETTER: {
-        "value": b"\x07bad", "key": None, "topic": "alerts", "partition": 3, "offset": 42,
-        "reason": "bad_magic", "message": "first byte is 0x07", "schema_id": None,
-        "message_time_ms": 1_700_000_000_000, "failed_time_ms": 1_700_000_000_010,
-        "plugin_version": "0.1.0",
-    },
     schemas.COMPACT_ALERT: {
         "alert_id": "a1", "object_id": "o1", "alert_mjd": 60000.5, "origin": "simulator",
         "bands": [{"band": "r", "time": [60000.0, 60000.5], "mag": [17.0, 17.2],

@@ -572,3 +572,41 @@ def test_output_schema_registration_sends_url_credentials_as_basic_auth() -> Non
         server.shutdown()
     assert seen["auth"] == "Basic " + base64.b64encode(b"reader:s3cret").decode()
     assert seen["path"] == "/subjects/out-value/versions"
+
+
+def test_a_failing_lag_query_is_logged_once_per_kind_and_the_stream_goes_on(caplog) -> None:
+    """Lag is advisory: a broken watermark query neither stops the loop nor hides itself."""
+    import logging
+
+    from broker_plugin.serving.observer import ServingObserver
+
+    class BrokenMetrics:
+        def update_consumer_lag(self, consumer: object, timeout: float) -> None:
+            raise RuntimeError("watermarks unavailable")
+
+    observer = ServingObserver(BrokenMetrics(), health=None, lag_interval_s=1e-9)
+    with caplog.at_level(logging.WARNING, logger="broker_plugin.observer"):
+        for _ in range(3):
+            observer._last_lag = -float("inf")
+            observer.idle(consumer=None)
+    assert observer.lag_errors == {"RuntimeError": 3}
+    warnings = [r for r in caplog.records if "consumer lag not updated" in r.message]
+    assert len(warnings) == 1 and warnings[0].exc_info is not None
+
+
+def test_an_unexpected_decoder_exception_is_an_internal_error_not_avro_error(caplog) -> None:
+    """A bug met on one payload: reason internal_error, logged with its traceback once per
+    kind; corrupt bytes stay avro_error."""
+    import logging
+
+    from broker_plugin.decoding import decoder as decoder_module
+    from broker_plugin.rejections import Reason
+
+    decoder_module._logged_internal.clear()
+    with caplog.at_level(logging.ERROR, logger="broker_plugin.decoding"):
+        bug = [decoder_module._failure(i, KeyError("diaSource"), 1101) for i in range(2)]
+    corrupt = decoder_module._failure(0, EOFError("read past the end"), 1101)
+    assert {r.reason for r in bug} == {Reason.INTERNAL_ERROR}
+    assert corrupt.reason == Reason.AVRO_ERROR
+    logged = [r for r in caplog.records if "internal error" in r.message]
+    assert len(logged) == 1 and logged[0].exc_info is not None

@@ -20,9 +20,8 @@ or schemaless Avro (only with `FixedSchema`).
                      points in time order
   flat points:       time (MJD), mag, err (float64; segments back to back, for
                      `broker_plugin.features.featurise_segments(time, mag, segment_size, ...)`)
-  failures:          list of Failure(index, reason, message, schema_id) — reason codes in
-                     `batch.REASONS` (bad_magic, truncated, empty_payload, unknown_schema,
-                     avro_error, unsupported_schema, no_points, no_object_id)
+  failures:          list of Rejection(index, reason, message, schema_id), reasons from
+                     `broker_plugin.rejections.Reason`
   to_lightcurves():  one LightCurve per segment (tests, replay).
 
 Schema ids: LSST's convention is major*100 + minor (11.1 → 1101); `DirectorySchemaSource`
@@ -31,7 +30,7 @@ Photometry rules are in `lsst.py` (LSST: scienceFlux nJy → AB mag; 7.x rejecte
 (apparent magnitude from difference + reference).
 """
 
-from broker_plugin.decoding.batch import REASONS, DecodedBatch, Failure
+from broker_plugin.decoding.batch import DecodedBatch
 from broker_plugin.decoding.decoder import AlertDecoder, survey_of
 from broker_plugin.decoding.schema_sources import (
     DirectorySchemaSource,
@@ -45,11 +44,9 @@ from broker_plugin.decoding.schema_sources import (
 from broker_plugin.decoding.wire import frame_confluent, split_confluent
 
 __all__ = [
-    "REASONS",
     "AlertDecoder",
     "DecodedBatch",
     "DirectorySchemaSource",
-    "Failure",
     "FixedSchema",
     "RegistrySchemaSource",
     "SchemaSource",

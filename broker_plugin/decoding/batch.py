@@ -7,34 +7,11 @@ rows, and the photometry of all segments lies back to back in `time`, `mag`, `er
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 
 from broker_plugin.lightcurve import LightCurve
-
-#: Reason codes a `Failure` may carry (the dead-letter topic's `reason` header).
-BAD_MAGIC = "bad_magic"
-TRUNCATED = "truncated"
-EMPTY_PAYLOAD = "empty_payload"
-UNKNOWN_SCHEMA = "unknown_schema"
-AVRO_ERROR = "avro_error"
-UNSUPPORTED_SCHEMA = "unsupported_schema"
-NO_POINTS = "no_points"
-NO_OBJECT_ID = "no_object_id"
-REASONS = (
-    BAD_MAGIC, TRUNCATED, EMPTY_PAYLOAD, UNKNOWN_SCHEMA, AVRO_ERROR, UNSUPPORTED_SCHEMA,
-    NO_POINTS, NO_OBJECT_ID,
-)
-
-
-class Failure(NamedTuple):
-    """One input that did not decode into photometry."""
-
-    index: int
-    reason: str
-    message: str
-    schema_id: int | None = None
+from broker_plugin.rejections import Reason, Rejection
 
 
 @dataclass
@@ -57,7 +34,7 @@ class DecodedBatch:
     time: np.ndarray  # (P,) float64 MJD
     mag: np.ndarray  # (P,) float64 AB (LSST) / apparent (ZTF) magnitude
     err: np.ndarray  # (P,) float64
-    failures: list[Failure] = field(default_factory=list)
+    failures: list[Rejection] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.alert_index.size)
@@ -109,11 +86,12 @@ class BatchBuilder:
         self._time: list[np.ndarray] = []
         self._mag: list[np.ndarray] = []
         self._err: list[np.ndarray] = []
-        self.failures: list[Failure] = []
+        self.failures: list[Rejection] = []
 
-    def fail(self, index: int, reason: str, message: str, schema_id: int | None = None) -> None:
+    def fail(self, index: int, reason: Reason, message: str, schema_id: int | None = None
+             ) -> None:
         """Record an input that did not decode."""
-        self.failures.append(Failure(index, reason, message, schema_id))
+        self.failures.append(Rejection(index, reason, message, schema_id))
 
     def add(
         self,
@@ -130,7 +108,8 @@ class BatchBuilder:
     ) -> None:
         """Add one alert's clean points (any order, `band` an array of str or bytes)."""
         if time.size == 0:
-            self.fail(index, NO_POINTS, "alert carries no usable photometry point", schema_id)
+            self.fail(index, Reason.NO_POINTS, "alert carries no usable photometry point",
+                      schema_id)
             return
         self._alerts.append(
             (index, alert_id, object_id, survey, float(alert_mjd),

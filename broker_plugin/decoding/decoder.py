@@ -3,13 +3,15 @@
 For each payload: framing (Confluent / container / schemaless) → writer schema → survey →
 photometry. LSST bodies go through the projection decoder (`projection.py`), which reads only
 what the light curve needs; ``fast=False`` uses plain fastavro for everything (the reference
-the tests and the benchmark compare against). One bad payload becomes a `Failure`; the batch
+the tests and the benchmark compare against). One bad payload becomes a `Rejection`; the batch
 goes on.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -17,15 +19,7 @@ import fastavro
 import numpy as np
 
 from broker_plugin.decoding import compact, lsst, ztf
-from broker_plugin.decoding.batch import (
-    AVRO_ERROR,
-    NO_OBJECT_ID,
-    UNKNOWN_SCHEMA,
-    UNSUPPORTED_SCHEMA,
-    BatchBuilder,
-    DecodedBatch,
-    Failure,
-)
+from broker_plugin.decoding.batch import BatchBuilder, DecodedBatch
 from broker_plugin.decoding.schema_sources import (
     FixedSchema,
     SchemaSource,
@@ -33,6 +27,9 @@ from broker_plugin.decoding.schema_sources import (
 )
 from broker_plugin.decoding.wire import Framing, WireFormatError, framing_of, split_confluent
 from broker_plugin.errors import UserError
+from broker_plugin.rejections import Reason, Rejection
+
+log = logging.getLogger("broker_plugin.decoding")
 
 SURVEYS = ("auto", "lsst", "ztf", "compact")
 
@@ -96,7 +93,7 @@ class AlertDecoder:
         LSST bodies for the projection decoder are set aside and decoded together per schema
         (its numpy walks cost per batch, not per alert); results keep the input order.
         """
-        results: list[list[tuple] | Failure] = [[] for _ in payloads]
+        results: list[list[tuple] | Rejection] = [[] for _ in payloads]
         deferred: dict[int, tuple[Any, list[tuple[int, int | None, memoryview]]]] = {}
         for index, payload in enumerate(payloads):
             schema_id: int | None = None
@@ -132,7 +129,7 @@ class AlertDecoder:
                                   else [(schema_id, "lsst", result)])
         out = BatchBuilder()
         for index, result in enumerate(results):
-            if isinstance(result, Failure):
+            if isinstance(result, Rejection):
                 out.fail(*result)
                 continue
             for schema_id, survey, decoded in result:
@@ -193,23 +190,35 @@ class AlertDecoder:
     ) -> None:
         alert_id, object_id, alert_mjd, (band, time, mag, err) = decoded
         if object_id is None:
-            out.fail(index, NO_OBJECT_ID, f"alert {alert_id} has no diaObjectId", schema_id)
+            out.fail(index, Reason.NO_OBJECT_ID, f"alert {alert_id} has no diaObjectId", schema_id)
             return
         out.add(index, alert_id, object_id, survey, alert_mjd, schema_id,
                 np.asarray(band), time, mag, err)
 
 
-def _failure(index: int, exc: Exception, schema_id: int | None) -> Failure:
-    """The `Failure` (reason code, one-line message) for an exception raised on one payload."""
+#: What fastavro, struct and our walkers raise on bytes that do not match their schema.
+#: Anything else raised while decoding one payload is a bug of ours (`internal_error`).
+CORRUPT_DATA_ERRORS = (EOFError, ValueError, struct.error, IndexError, OverflowError)
+_logged_internal: set[str] = set()
+
+
+def _failure(index: int, exc: Exception, schema_id: int | None) -> Rejection:
+    """The `Rejection` (reason code, one-line message) for an exception raised on one payload."""
     if isinstance(exc, UserError) and not isinstance(
         exc, (WireFormatError, UnknownSchemaError, lsst.UnsupportedSchemaError)
     ):
         raise exc  # a configuration mistake, not a bad payload
     if isinstance(exc, WireFormatError):
-        return Failure(index, exc.reason, str(exc), schema_id)
+        return Rejection(index, exc.reason, str(exc), schema_id)
     if isinstance(exc, UnknownSchemaError):
-        return Failure(index, UNKNOWN_SCHEMA, str(exc), schema_id)
+        return Rejection(index, Reason.UNKNOWN_SCHEMA, str(exc), schema_id)
     if isinstance(exc, lsst.UnsupportedSchemaError):
-        return Failure(index, UNSUPPORTED_SCHEMA, str(exc), schema_id)
-    # fastavro / struct / our walker on corrupt bytes
-    return Failure(index, AVRO_ERROR, f"{type(exc).__name__}: {exc}", schema_id)
+        return Rejection(index, Reason.UNSUPPORTED_SCHEMA, str(exc), schema_id)
+    if isinstance(exc, CORRUPT_DATA_ERRORS):
+        return Rejection(index, Reason.AVRO_ERROR, f"{type(exc).__name__}: {exc}", schema_id)
+    kind = type(exc).__name__
+    if kind not in _logged_internal:  # once per kind: a bug repeats on every such alert
+        _logged_internal.add(kind)
+        log.error("internal error decoding payload %d (schema id %s); dead-lettered as %s",
+                  index, schema_id, Reason.INTERNAL_ERROR, exc_info=exc)
+    return Rejection(index, Reason.INTERNAL_ERROR, f"{kind}: {exc}", schema_id)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from enum import Enum
 
+from broker_plugin.rejections import Reason
+
 MAGIC_BYTE = 0
 CONTAINER_MAGIC = b"Obj\x01"
 _HEADER = struct.Struct(">BI")
@@ -27,7 +29,7 @@ class Framing(Enum):
 class WireFormatError(ValueError):
     """A payload whose framing is broken (carries a reason code for the dead-letter topic)."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -45,13 +47,13 @@ def framing_of(payload: bytes, *, schemaless_allowed: bool) -> Framing:
     if len(payload) >= HEADER_SIZE and payload[0] == MAGIC_BYTE:
         return Framing.CONFLUENT
     if not payload:
-        raise WireFormatError("empty_payload", "empty message (0 bytes)")
+        raise WireFormatError(Reason.EMPTY_PAYLOAD, "empty message (0 bytes)")
     if len(payload) < HEADER_SIZE and payload[0] == MAGIC_BYTE:
         raise WireFormatError(
-            "truncated", f"message of {len(payload)} bytes is shorter than the 5-byte header"
+            Reason.TRUNCATED, f"message of {len(payload)} bytes is shorter than the 5-byte header"
         )
     raise WireFormatError(
-        "bad_magic",
+        Reason.BAD_MAGIC,
         f"first byte is {payload[0]:#04x}, expected 0x00 (Confluent wire format) or an Avro "
         "container ('Obj\\x01'); configure a fixed schema for schemaless Avro",
     )
@@ -61,11 +63,11 @@ def split_confluent(payload: bytes) -> tuple[int, memoryview]:
     """(schema id, Avro body) of a Confluent wire-format payload."""
     if len(payload) < HEADER_SIZE:
         raise WireFormatError(
-            "truncated", f"message of {len(payload)} bytes is shorter than the 5-byte header"
+            Reason.TRUNCATED, f"message of {len(payload)} bytes is shorter than the 5-byte header"
         )
     magic, schema_id = _HEADER.unpack_from(payload, 0)
     if magic != MAGIC_BYTE:
-        raise WireFormatError("bad_magic", f"magic byte is {magic:#04x}, expected 0x00")
+        raise WireFormatError(Reason.BAD_MAGIC, f"magic byte is {magic:#04x}, expected 0x00")
     return schema_id, memoryview(payload)[HEADER_SIZE:]
 
 

@@ -49,9 +49,10 @@ import numpy as np
 from broker_plugin.decoding.batch import DecodedBatch
 from broker_plugin.errors import UserError
 from broker_plugin.lightcurve import LightCurve
+from broker_plugin.rejections import Reason
 from broker_plugin.serving.stop_signals import stop_on_signals
 
-#: Skip reasons of our own (the decoder's are in `decoding.batch.REASONS`).
+#: Skip reasons of our own (the decoder's are `broker_plugin.rejections.Reason`).
 SOLAR_SYSTEM = "solar_system"
 DUPLICATE_ALERT = "duplicate_alert"
 #: Points added between compactions, at least (see module docstring).
@@ -386,17 +387,17 @@ _NOT_ALERTS = (
 )
 #: The fix to suggest for each skip reason when nothing at all could be captured.
 _HINTS = {
-    "unknown_schema": "give the writer schemas with --schema-dir (for LSST: lsst-alert-packet's "
-    "schema/ folder) or --schema-registry-url",
-    "unsupported_schema": "the schema is not a supported alert schema (LSST 8.0 or later, ZTF, "
-    "compact; see README, Decoding)",
-    "avro_error": "the bodies do not match their schema: check --schema-dir or "
+    Reason.UNKNOWN_SCHEMA: "give the writer schemas with --schema-dir (for LSST: "
+    "lsst-alert-packet's schema/ folder) or --schema-registry-url",
+    Reason.UNSUPPORTED_SCHEMA: "the schema is not a supported alert schema (LSST 8.0 or "
+    "later, ZTF, compact; see README, Decoding)",
+    Reason.AVRO_ERROR: "the bodies do not match their schema: check --schema-dir or "
     "--schema-registry-url, or the payloads are corrupt",
-    "bad_magic": _NOT_ALERTS,
-    "truncated": _NOT_ALERTS,
-    "empty_payload": _NOT_ALERTS,
+    Reason.BAD_MAGIC: _NOT_ALERTS,
+    Reason.TRUNCATED: _NOT_ALERTS,
+    Reason.EMPTY_PAYLOAD: _NOT_ALERTS,
     SOLAR_SYSTEM: "solar-system alerts (diaObjectId 0) have no object to merge on",
-    "no_points": "the alerts carry no usable photometry",
+    Reason.NO_POINTS: "the alerts carry no usable photometry",
 }
 
 

@@ -49,8 +49,9 @@ from typing import Any
 import numpy as np
 
 from broker_plugin import schemas
+from broker_plugin.rejections import Reason, Rejection
 from broker_plugin.serving.output import OutputSerializer
-from broker_plugin.serving.pipeline import AlertPipeline, BatchOutcome, Rejection
+from broker_plugin.serving.pipeline import AlertPipeline, BatchOutcome
 
 BROKER_NAME = "selfreg-varstars"
 #: ELAsTiCC taxonomy ids (LSSTDESC/elasticc taxonomy/taxonomy.ipynb).
@@ -60,7 +61,7 @@ CLASS_IDS: dict[str, int] = {"CEP": 2322, "RRLYR": 2323, "DSCT": 2324, "ECL": 23
 #: Probability of classId 300 when the record is flagged unknown (see the module docstring).
 UNKNOWN_SHARE = 0.5
 #: Dead-letter reason of an alert whose id is not a 64-bit integer.
-UNENCODABLE_ID = "unencodable_id"
+UNENCODABLE_ID = Reason.UNENCODABLE_ID
 
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 

@@ -17,19 +17,20 @@ Two choices made here:
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import time
 from collections import Counter
 from typing import Any
 
 import numpy as np
 
-from broker_plugin.decoding.batch import NO_POINTS
+from broker_plugin.rejections import NOT_FAILURES
 from broker_plugin.serving.config import DEFAULT_LAG_INTERVAL_S
-from broker_plugin.serving.pipeline import TOO_FEW_POINTS, BatchOutcome
+from broker_plugin.serving.pipeline import BatchOutcome
 
-#: Reject reasons that are about the data, not an error (see the module docstring).
-NOT_FAILURES = frozenset({TOO_FEW_POINTS, NO_POINTS})
+__all__ = ["NOT_FAILURES", "ServingObserver"]
+
+log = logging.getLogger("broker_plugin.observer")
 #: Time scale of each survey's alert MJD; anything not listed is UTC.
 TIME_SCALES = {"lsst": "tai"}
 
@@ -55,6 +56,7 @@ class ServingObserver:
         self.lag_interval_s = float(lag_interval_s)
         self._assigned = 0
         self._last_lag = -float("inf")
+        self.lag_errors: dict[str, int] = {}  # failed lag updates by exception type
 
     def tick(self) -> None:
         self.health.tick()
@@ -79,8 +81,7 @@ class ServingObserver:
         m = self.metrics
         for topic, n in Counter(msg.topic() for msg in messages).items():
             m.consumed(n, topic)
-        for stage, seconds in outcome.times.seconds.items():
-            m.stage_duration.labels(stage=stage).observe(seconds)
+        m.stages(outcome.times)
         reasons = Counter(r.reason for r in outcome.rejected)
         for reason, n in reasons.items():
             m.dead_lettered(reason, n)
@@ -117,6 +118,13 @@ class ServingObserver:
         now = time.monotonic()
         if now - self._last_lag >= self.lag_interval_s:
             self._last_lag = now
-            # Lag is advisory: never stop the stream because a watermark query failed.
-            with contextlib.suppress(Exception):
+            # Lag is advisory: never stop the stream because a watermark query failed, but
+            # say so (with the traceback, once per kind of error) instead of hiding it.
+            try:
                 self.metrics.update_consumer_lag(consumer, timeout=0.5)
+            except Exception as exc:
+                kind = type(exc).__name__
+                self.lag_errors[kind] = self.lag_errors.get(kind, 0) + 1
+                if self.lag_errors[kind] == 1:
+                    log.warning("consumer lag not updated (%s: %s); the stream goes on",
+                                kind, exc, exc_info=exc)

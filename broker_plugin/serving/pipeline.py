@@ -21,23 +21,14 @@ from typing import Any
 import numpy as np
 
 from broker_plugin.features import FeatureBatch
-from broker_plugin.model_inputs import segment_inputs
+from broker_plugin.model_inputs import min_pairs, segment_inputs
+from broker_plugin.rejections import Reason, Rejection
 from broker_plugin.serving.classifier import Classifier
 from broker_plugin.serving.combine import combine_bands, combine_scores
 from broker_plugin.serving.records import RecordBuilder
 from broker_plugin.serving.timing import StageTimes
 
-TOO_FEW_POINTS = "too_few_points"
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """One input that could not be classified, with the reason code the DLQ headers carry."""
-
-    index: int
-    reason: str
-    message: str
-    schema_id: int | None = None
+__all__ = ["AlertPipeline", "BatchOutcome", "Classified", "Rejection"]
 
 
 @dataclass(frozen=True)
@@ -86,10 +77,7 @@ class AlertPipeline:
 
         with times.stage("decode"):
             decoded = self.decoder.decode_batch(list(payloads))
-        rejected = [
-            Rejection(int(f[0]), str(f[1]), str(f[2]), None if f[3] is None else int(f[3]))
-            for f in decoded.failures
-        ]
+        rejected = list(decoded.failures)
         n_alerts = len(decoded.alert_index)
 
         with times.stage("features"):
@@ -146,9 +134,10 @@ class AlertPipeline:
                     rejected.append(
                         Rejection(
                             index,
-                            TOO_FEW_POINTS,
-                            f"no band has {self.card.min_points}+ usable points "
-                            f"(points per band: {counts or 'none'})",
+                            Reason.TOO_FEW_POINTS,
+                            f"no band has {min_pairs(self.card.min_points)}+ usable (Δt, Δm) "
+                            f"pairs after the feature filters (points per band: "
+                            f"{counts or 'none'})",
                             _opt_int(schema_id[a]),
                         )
                     )

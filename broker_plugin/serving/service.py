@@ -135,13 +135,12 @@ def make_observer(pipeline: AlertPipeline, config: ServingConfig) -> tuple[Any, 
     """
     if not config.metrics_enabled:
         return None, None
-    from broker_plugin.decoding.batch import REASONS
     from broker_plugin.drift import DriftMonitor
     from broker_plugin.health import Health
     from broker_plugin.http_server import start_http_server
     from broker_plugin.metrics import PluginMetrics
-    from broker_plugin.serving.observer import NOT_FAILURES, ServingObserver
-    from broker_plugin.serving.pipeline import TOO_FEW_POINTS
+    from broker_plugin.rejections import NOT_FAILURES, Reason
+    from broker_plugin.serving.observer import ServingObserver
 
     card = pipeline.card
     metrics = PluginMetrics(
@@ -150,10 +149,7 @@ def make_observer(pipeline: AlertPipeline, config: ServingConfig) -> tuple[Any, 
         classes=card.classes,
         onnx_sha256=card.onnx_sha256,
     )
-    dead_letter_reasons = (*REASONS, TOO_FEW_POINTS)
-    metrics.initialise_reasons(
-        dead_letter_reasons, [r for r in dead_letter_reasons if r not in NOT_FAILURES]
-    )
+    metrics.initialise_reasons(list(Reason), [r for r in Reason if r not in NOT_FAILURES])
     health = Health()
     health.model_loaded(card.version)
     drift = DriftMonitor.from_card(

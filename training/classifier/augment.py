@@ -42,6 +42,7 @@ import numpy as np
 
 from broker_plugin.features import FeatureSettings, featurise_batch
 from broker_plugin.lightcurve import LightCurve
+from broker_plugin.model_inputs import classifiable, min_pairs
 from training.classifier.data import LabelledFeatures
 from training.config import TrainingConfig
 
@@ -118,7 +119,7 @@ def attach_views(
                 yield [c if v is None else v for c, v in zip(curves, view, strict=True)]
 
     xs, lengths = [], []
-    floor = max(config.min_points - 1, 1)
+    floor = min_pairs(config.min_points)
     for view in views():
         batch = featurise_batch(view, settings)
         usable = batch.lengths >= floor
@@ -179,7 +180,7 @@ def augment_features(
         curves.append(LightCurve(object_id=str(i), time=time, mag=mag,
                                  err=np.zeros_like(time)))
     batch = featurise_batch(augment_curves(curves, config, rng), settings)
-    usable = batch.lengths >= max(config.min_points - 1, 1)
+    usable = classifiable(batch.lengths, config.min_points)
     out = x.copy()
     out[chosen[usable]] = batch.x[usable]
     return out

@@ -43,15 +43,7 @@ from training.classifier.metrics import confusion, macro_f1
 from training.classifier.model import VariableStarCNN
 from training.classifier.policies import synthetic_counts
 from training.config import TrainingConfig
-
-
-def tempered_b(epoch: int, b_final: float, c: float) -> float:
-    """b = b_f + (1 − b_f)·exp(−c·epoch) (the generator package's schedule, reused)."""
-    try:
-        from training.generator.tempering import tempered_b as schedule
-    except ImportError:  # generator not installed: same formula
-        return float(b_final + (1.0 - b_final) * math.exp(-c * epoch))
-    return schedule(epoch, b_final, c)
+from training.generator.tempering import tempered_b
 
 
 @dataclass
