@@ -166,7 +166,7 @@ def _quantile_sample(values: np.ndarray, size: int = REFERENCE_SAMPLE) -> np.nda
     """
     if values.size <= size:
         return np.sort(values)
-    return np.quantile(values, (np.arange(size) + 0.5) / size)
+    return np.asarray(np.quantile(values, (np.arange(size) + 0.5) / size), dtype=np.float64)
 
 
 def _distribution(values: np.ndarray) -> dict[str, Any]:

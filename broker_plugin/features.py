@@ -100,7 +100,7 @@ class FeatureBatch:
     @property
     def empty(self) -> np.ndarray:
         """True where a curve had fewer than two usable points."""
-        return self.lengths == 0
+        return np.asarray(self.lengths == 0, dtype=bool)
 
     def __len__(self) -> int:
         return int(self.lengths.size)

@@ -59,18 +59,19 @@ def start_http_server(
     addr: str = "0.0.0.0",
 ) -> MetricsServer:
     """Serve in a daemon thread and return at once."""
-    registry = registry if registry is not None else CollectorRegistry()
-    health = health if health is not None else Health()
+    served_registry: CollectorRegistry = (
+        registry if registry is not None else CollectorRegistry())
+    probes: Health = health if health is not None else Health()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                self._send(200, generate_latest(served_registry), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
-                self._probe(health.liveness())
+                self._probe(probes.liveness())
             elif path == "/readyz":
-                self._probe(health.readiness())
+                self._probe(probes.readiness())
             else:
                 self._send(404, b"not found: try /metrics, /healthz or /readyz\n", "text/plain")
 

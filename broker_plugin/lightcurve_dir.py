@@ -51,7 +51,8 @@ def read_manifest(directory: str | Path) -> pl.DataFrame:
             f"{directory}: no {MANIFEST} found; a light-curve directory needs a manifest with "
             f"columns {', '.join(REQUIRED_COLUMNS)} (see README, 'Light-curve directories')"
         )
-    overrides = {c: pl.Utf8 for c in (*REQUIRED_COLUMNS, *TEXT_COLUMNS)}
+    overrides: dict[str, type[pl.DataType]] = {
+        c: pl.Utf8 for c in (*REQUIRED_COLUMNS, *TEXT_COLUMNS)}
     overrides.update({p: pl.Float64 for p in PHYSICAL_PARAMETERS})
     try:
         manifest = pl.read_csv(path, schema_overrides=overrides, infer_schema_length=10_000)
@@ -376,7 +377,8 @@ class LightCurveDirWriter:
         self._n_rows += 1
 
     def _manifest_frame(self) -> pl.DataFrame:
-        typed = {c: pl.Utf8 for c in (*REQUIRED_COLUMNS, *TEXT_COLUMNS)}
+        typed: dict[str, type[pl.DataType]] = {
+            c: pl.Utf8 for c in (*REQUIRED_COLUMNS, *TEXT_COLUMNS)}
         typed.update({p: pl.Float64 for p in PHYSICAL_PARAMETERS})
         return pl.DataFrame(
             [pl.Series(c, v, dtype=typed.get(c), strict=False) for c, v in self._columns.items()]

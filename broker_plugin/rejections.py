@@ -10,8 +10,8 @@ failures (`broker_plugin_alerts_failed_total`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
 
 
 class Reason(StrEnum):
@@ -56,7 +56,8 @@ DESCRIPTIONS: dict[Reason, str] = {
 NOT_FAILURES = frozenset({Reason.TOO_FEW_POINTS, Reason.NO_POINTS})
 
 
-class Rejection(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Rejection:
     """One input that was not classified: where it was, why, and its writer schema id."""
 
     index: int

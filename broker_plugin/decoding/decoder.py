@@ -130,7 +130,7 @@ class AlertDecoder:
         out = BatchBuilder()
         for index, result in enumerate(results):
             if isinstance(result, Rejection):
-                out.fail(*result)
+                out.failures.append(result)
                 continue
             for schema_id, survey, decoded in result:
                 self._add(index, schema_id, survey, decoded, out)

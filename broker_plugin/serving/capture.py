@@ -515,8 +515,9 @@ class _TopicCapture:
                         self._fatal = err
                         self._raise_fatal()
                     values.append(message.value() or b"")
-                    key = (message.topic(), message.partition())
-                    self._next[key] = max(self._next.get(key, 0), message.offset() + 1)
+                    key = (str(message.topic()), int(message.partition() or 0))
+                    offset = int(message.offset() or 0)
+                    self._next[key] = max(self._next.get(key, 0), offset + 1)
                 if values:
                     read += len(values)
                     self._last_activity = time.monotonic()

@@ -20,17 +20,53 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from broker_plugin.features import FeatureBatch
 from broker_plugin.rejections import NOT_FAILURES
 from broker_plugin.serving.config import DEFAULT_LAG_INTERVAL_S
 from broker_plugin.serving.pipeline import BatchOutcome
+from broker_plugin.serving.timing import StageTimes
 
-__all__ = ["NOT_FAILURES", "ServingObserver"]
+__all__ = ["NOT_FAILURES", "HealthState", "MetricsSink", "ServingObserver"]
 
 log = logging.getLogger("broker_plugin.observer")
+
+class MetricsSink(Protocol):
+    """The part of `metrics.PluginMetrics` the loop feeds (tests may pass their own)."""
+
+    assigned_partitions: Any
+    transactions_aborted: Any
+
+    def consumed(self, n: int, topic: str) -> None: ...
+    def stages(self, times: StageTimes) -> None: ...
+    def dead_lettered(self, reason: str, n: int = 1) -> None: ...
+    def failed(self, error: str, n: int = 1) -> None: ...
+    def batch(self, n_alerts: int) -> None: ...
+    def classified(self, probabilities: np.ndarray,
+                   unknown: np.ndarray | None = None) -> None: ...
+    def end_to_end(self, alert_mjd: np.ndarray, published_unix: float | None = None,
+                   scale: str = "tai") -> None: ...
+    def update_consumer_lag(self, consumer: Any, timeout: float = ...) -> None: ...
+
+
+class HealthState(Protocol):
+    """The part of `health.Health` the loop reports to."""
+
+    def tick(self) -> None: ...
+    def consumer_running(self, running: bool) -> None: ...
+    def partitions_assigned(self, count: int) -> None: ...
+
+
+class DriftSink(Protocol):
+    """The part of `drift.DriftMonitor` the loop feeds."""
+
+    def update(self, batch: FeatureBatch, probabilities: np.ndarray,
+               points_per_band: np.ndarray | None = None,
+               unknown_scores: np.ndarray | None = None) -> int: ...
+
 #: Time scale of each survey's alert MJD; anything not listed is UTC.
 TIME_SCALES = {"lsst": "tai"}
 
@@ -45,9 +81,9 @@ class ServingObserver:
 
     def __init__(
         self,
-        metrics: Any,
-        health: Any,
-        drift: Any | None = None,
+        metrics: MetricsSink,
+        health: HealthState,
+        drift: DriftSink | None = None,
         lag_interval_s: float = DEFAULT_LAG_INTERVAL_S,
     ) -> None:
         self.metrics = metrics

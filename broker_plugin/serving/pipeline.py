@@ -16,10 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from broker_plugin.decoding.batch import DecodedBatch
 from broker_plugin.features import FeatureBatch
 from broker_plugin.model_inputs import min_pairs, segment_inputs
 from broker_plugin.rejections import Reason, Rejection
@@ -28,7 +29,13 @@ from broker_plugin.serving.combine import combine_bands, combine_scores
 from broker_plugin.serving.records import RecordBuilder
 from broker_plugin.serving.timing import StageTimes
 
-__all__ = ["AlertPipeline", "BatchOutcome", "Classified", "Rejection"]
+__all__ = ["AlertPipeline", "BatchDecoder", "BatchOutcome", "Classified", "Rejection"]
+
+
+class BatchDecoder(Protocol):
+    """What the pipeline needs of a decoder (`decoding.AlertDecoder`, or a test's own)."""
+
+    def decode_batch(self, payloads: list[bytes]) -> DecodedBatch: ...
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ class BatchOutcome:
 class AlertPipeline:
     """Decode → featurise → classify → combine → build, for one batch of raw payloads."""
 
-    def __init__(self, decoder: Any, classifier: Classifier) -> None:
+    def __init__(self, decoder: BatchDecoder, classifier: Classifier) -> None:
         self.decoder = decoder
         self.classifier = classifier
         self.card = classifier.card

@@ -227,7 +227,7 @@ def ensure_topic(
     from concurrent.futures import TimeoutError as FutureTimeout
 
     from confluent_kafka import KafkaError, KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     if partitions < 1:
         raise ProduceError(f"--partitions must be >= 1, got {partitions}")

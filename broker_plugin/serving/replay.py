@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from broker_plugin.errors import UserError
@@ -204,6 +205,7 @@ class ProgressCounter:
         task = self._progress.add_task(self.what, total=self.total)
         return lambda n: self._progress.advance(task, n)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
         if self.enabled:
-            self._progress.__exit__(*exc)
+            self._progress.__exit__(kind, error, trace)

@@ -42,8 +42,7 @@ def make_decoder(
             "both --schema-registry-url and --schema-dir given; choose one schema source"
         )
     source = make_schema_source(registry_url, schema_dir)
-    kwargs = {"survey": survey} if survey else {}
-    return AlertDecoder(source, **kwargs)
+    return AlertDecoder(source, survey=survey) if survey else AlertDecoder(source)
 
 
 def make_pipeline(
