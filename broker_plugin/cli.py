@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from broker_plugin.cli_support import run_app
+from broker_plugin.cli_support import run_app, typer_option, with_options
 from broker_plugin.default_model import resolve_model_dir
-from broker_plugin.drift import DEFAULT_DRIFT_MIN_WINDOW, DEFAULT_DRIFT_WINDOW, DriftThresholds
 from broker_plugin.features import featurise_batch
-from broker_plugin.http_server import DEFAULT_METRICS_PORT
 from broker_plugin.lightcurve_dir import read_lightcurve_dir
-from broker_plugin.serving.config import DEFAULT_LAG_INTERVAL_S
+from broker_plugin.serving.config import DEFAULT_BATCH_SIZE, ServingConfig
 
 if TYPE_CHECKING:
     from broker_plugin.serving.capture import CaptureSummary
@@ -59,130 +57,24 @@ def features(
 NOTHING_CLASSIFIED_EXIT = 3
 
 
-def _env(name: str) -> str:
-    return f"BROKER_PLUGIN_{name}"
+#: `run`'s options, each declared once as a field of ServingConfig (see serving/options.py).
+RUN_OPTIONS = ServingConfig.options()
+_OPTION = {o.name: o for o in RUN_OPTIONS}
 
-
-# Options that mean the same in several commands, defined once.
-_SCHEMA_REGISTRY_URL = typer.Option(
-    None, envvar=_env("SCHEMA_REGISTRY_URL"), help="Confluent schema registry URL."
-)
-_SCHEMA_DIR = typer.Option(
-    None, envvar=_env("SCHEMA_DIR"), help="Directory of .avsc schemas (instead of a registry)."
-)
-_KAFKA_SETTING = typer.Option(
-    [],
-    "--kafka-setting",
-    "-X",
-    envvar=_env("KAFKA_SETTINGS"),
-    help="librdkafka key=value pass-through (SASL/SSL...); repeatable.",
-)
-_SASL_PASSWORD = typer.Option(
-    None,
-    envvar=_env("SASL_PASSWORD"),
-    help="sasl.password (prefer the env var: it stays out of the process list).",
-)
+# Options that mean the same in several commands: `run`'s declarations.
+_SCHEMA_REGISTRY_URL = typer_option(_OPTION["schema_registry_url"])
+_SCHEMA_DIR = typer_option(_OPTION["schema_dir"])
+_KAFKA_SETTING = typer_option(_OPTION["kafka_settings"])
+_SASL_PASSWORD = typer_option(_OPTION["sasl_password"])
 
 
 @app.command()
-def run(
-    bootstrap_servers: str = typer.Option(
-        ..., envvar=_env("BOOTSTRAP_SERVERS"), help="Kafka bootstrap servers, host:port[,...]."
-    ),
-    input_topic: list[str] = typer.Option(
-        ..., envvar=_env("INPUT_TOPIC"), help="Alert topic(s); repeat or comma-separate."
-    ),
-    output_topic: str = typer.Option(
-        ..., envvar=_env("OUTPUT_TOPIC"), help="Topic for classification records."
-    ),
-    dlq_topic: str = typer.Option(
-        ..., envvar=_env("DLQ_TOPIC"), help="Dead-letter topic for undecodable/invalid input."
-    ),
-    group_id: str = typer.Option(..., envvar=_env("GROUP_ID"), help="Kafka consumer group."),
-    model: Path | None = typer.Option(
-        None, envvar=_env("MODEL"),
-        help="Model directory (model.onnx + model_card.json); default: the shipped model."
-    ),
-    schema_registry_url: str | None = _SCHEMA_REGISTRY_URL,
-    schema_dir: Path | None = _SCHEMA_DIR,
-    survey: str = typer.Option(
-        "lsst", envvar=_env("SURVEY"),
-        help="lsst (Confluent wire format: needs --schema-registry-url or --schema-dir), ztf "
-        "or compact (self-describing Avro containers), or auto (any; LSST alerts then need a "
-        "schema source too).",
-    ),
-    metrics_port: int = typer.Option(
-        DEFAULT_METRICS_PORT,
-        envvar=_env("METRICS_PORT"),
-        help="Serve /metrics, /healthz, /readyz on this port (0 disables them).",
-    ),
-    metrics: bool = typer.Option(
-        True,
-        "--metrics/--no-metrics",
-        envvar=_env("METRICS"),
-        help="Serve metrics and health probes (--no-metrics: none, e.g. for a quick replay).",
-    ),
-    lag_interval: float = typer.Option(
-        DEFAULT_LAG_INTERVAL_S,
-        envvar=_env("LAG_INTERVAL"),
-        help="Seconds between consumer-lag updates (watermark queries).",
-    ),
-    drift_window: int = typer.Option(
-        DEFAULT_DRIFT_WINDOW, envvar=_env("DRIFT_WINDOW"), help="Curves in the drift window."
-    ),
-    drift_min_window: int = typer.Option(
-        DEFAULT_DRIFT_MIN_WINDOW,
-        envvar=_env("DRIFT_MIN_WINDOW"),
-        help="Fewest curves in the window before drift is scored (scores are NaN before).",
-    ),
-    drift_psi_threshold: float = typer.Option(
-        DriftThresholds.psi, envvar=_env("DRIFT_PSI_THRESHOLD"), help="Drift flag at PSI >= this."
-    ),
-    drift_ks_threshold: float = typer.Option(
-        DriftThresholds.ks,
-        envvar=_env("DRIFT_KS_THRESHOLD"),
-        help="Drift flag at KS statistic >= this.",
-    ),
-    drift_js_threshold: float = typer.Option(
-        DriftThresholds.js,
-        envvar=_env("DRIFT_JS_THRESHOLD"),
-        help="Drift flag at class-mix Jensen-Shannon distance >= this.",
-    ),
-    max_messages: int | None = typer.Option(
-        None, envvar=_env("MAX_MESSAGES"), help="Stop cleanly after N input messages."
-    ),
-    batch_size: int = typer.Option(500, envvar=_env("BATCH_SIZE"), help="Messages per batch."),
-    batch_wait_ms: int = typer.Option(
-        200, envvar=_env("BATCH_WAIT_MS"), help="Max wait after a batch's first message."
-    ),
-    exactly_once: bool = typer.Option(
-        False, envvar=_env("EXACTLY_ONCE"), help="Kafka transactions instead of at-least-once."
-    ),
-    transactional_id: str | None = typer.Option(
-        None, envvar=_env("TRANSACTIONAL_ID"), help="Exactly-once: stable id per replica."
-    ),
-    group_instance_id: str | None = typer.Option(
-        None, envvar=_env("GROUP_INSTANCE_ID"), help="Static membership id (e.g. the pod name)."
-    ),
-    output_format: str = typer.Option(
-        "avro",
-        envvar=_env("OUTPUT_FORMAT"),
-        help="avro (our schema, Confluent wire format), json, or elasticc (ELAsTiCC "
-        "brokerClassification v0.9.1, Confluent wire format; alerts whose id is not an "
-        "integer are dead-lettered as unencodable_id).",
-    ),
-    inference_threads: int = typer.Option(
-        1, envvar=_env("INFERENCE_THREADS"), help="onnxruntime intra-op threads."
-    ),
-    kafka_setting: list[str] = _KAFKA_SETTING,
-    sasl_password: str | None = _SASL_PASSWORD,
-    log_level: str = typer.Option("INFO", envvar=_env("LOG_LEVEL"), help="Logging level."),
-) -> None:
+@with_options(RUN_OPTIONS)
+def run(**options: Any) -> None:
     """Consume alerts from Kafka, classify them, produce one record per alert (a service)."""
     import json
     import logging
 
-    from broker_plugin.serving.config import ServingConfig, parse_kafka_settings, split_topics
     from broker_plugin.serving.consumer import AlertConsumer
     from broker_plugin.serving.service import (
         make_observer,
@@ -192,42 +84,18 @@ def run(
     )
 
     logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=options["log_level"].upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    model = resolve_model_dir(model)
-    settings = parse_kafka_settings(kafka_setting)
-    if sasl_password:
-        settings["sasl.password"] = sasl_password
-    config = ServingConfig(
-        bootstrap_servers=bootstrap_servers,
-        input_topics=split_topics(input_topic),
-        output_topic=output_topic,
-        dlq_topic=dlq_topic,
-        group_id=group_id,
-        model_dir=model,
-        schema_registry_url=schema_registry_url,
-        schema_dir=schema_dir,
-        survey=survey,
-        metrics_port=metrics_port if metrics else 0,
-        max_messages=max_messages,
-        batch_size=batch_size,
-        batch_wait_ms=batch_wait_ms,
-        exactly_once=exactly_once,
-        transactional_id=transactional_id,
-        group_instance_id=group_instance_id,
-        output_format=output_format,
-        inference_threads=inference_threads,
-        kafka_settings=settings,
-        lag_interval_s=lag_interval,
-        drift_window=drift_window,
-        drift_min_window=drift_min_window,
-        drift_psi_threshold=drift_psi_threshold,
-        drift_ks_threshold=drift_ks_threshold,
-        drift_js_threshold=drift_js_threshold,
-    )
+    config = ServingConfig.from_options(options)
     logging.getLogger("broker_plugin").info("config %s", json.dumps(config.describe()))
-    pipeline = make_pipeline(model, schema_registry_url, schema_dir, inference_threads,
-                             survey=None if survey == "auto" else survey)
+    pipeline = make_pipeline(
+        config.model_dir,
+        config.schema_registry_url,
+        config.schema_dir,
+        config.inference_threads,
+        survey=None if config.survey == "auto" else config.survey,
+    )
     pipeline = output_pipeline(pipeline, config.output_format)
     observer, server = make_observer(pipeline, config)
     try:
@@ -246,15 +114,14 @@ def classify(
     inputs: list[Path] = typer.Argument(
         ..., help="Alert files (.avro containers, wire-format dumps) or light-curve directories."
     ),
-    model: Path | None = typer.Option(
-        None, envvar=_env("MODEL"), help="Model directory; default: the shipped model."),
+    model: Path | None = typer_option(_OPTION["model"]),
     out: Path = typer.Option(..., "--out", help="Output file: .jsonl or .parquet."),
     rejects: Path | None = typer.Option(
         None, help="Where rejected inputs go (.jsonl); default: <out stem>.rejects.jsonl."
     ),
     schema_registry_url: str | None = _SCHEMA_REGISTRY_URL,
     schema_dir: Path | None = _SCHEMA_DIR,
-    batch_size: int = typer.Option(500, help="Alerts per batch (as in `run`)."),
+    batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, help="Alerts per batch (as in `run`)."),
 ) -> None:
     """Replay without Kafka: classify alert files or light curves, same code path as `run`."""
     from broker_plugin.serving.replay import classify_files
@@ -288,8 +155,8 @@ def capture(
         None, help="Alert files (.avro containers, wire-format dumps) or directories of them."
     ),
     out: Path = typer.Option(..., "--out", help="Light-curve directory to write."),
-    bootstrap_servers: str | None = typer.Option(
-        None, envvar=_env("BOOTSTRAP_SERVERS"), help="Kafka: bootstrap servers (with --topic)."
+    bootstrap_servers: str | None = typer_option(
+        _OPTION["bootstrap_servers"], default=None, help="Kafka: bootstrap servers (with --topic)."
     ),
     topic: list[str] = typer.Option(
         [], "--topic", help="Kafka: topic(s) to read instead of files; repeat or comma-separate."
@@ -309,7 +176,7 @@ def capture(
     schema_dir: Path | None = _SCHEMA_DIR,
     min_points: int = typer.Option(2, help="Leave out curves with fewer points."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a directory in --out."),
-    batch_size: int = typer.Option(500, help="Alerts decoded per batch."),
+    batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, help="Alerts decoded per batch."),
 ) -> None:
     """Write the histories in alerts (files or a Kafka topic) as a light-curve directory.
 
@@ -332,7 +199,8 @@ def capture(
         )
     if topics and not bootstrap_servers:
         raise CaptureError(
-            "--topic needs --bootstrap-servers HOST:PORT (or BROKER_PLUGIN_BOOTSTRAP_SERVERS)"
+            "--topic needs --bootstrap-servers HOST:PORT (or "
+            f"{_OPTION['bootstrap_servers'].envvar})"
         )
     decoder = make_decoder(schema_registry_url, schema_dir)
     settings = parse_kafka_settings(kafka_setting)
@@ -390,7 +258,7 @@ def _print_capture(summary: CaptureSummary) -> None:
 
 @app.command()
 def produce(
-    bootstrap_servers: str = typer.Option(..., envvar=_env("BOOTSTRAP_SERVERS")),
+    bootstrap_servers: str = typer_option(_OPTION["bootstrap_servers"]),
     from_dir: Path = typer.Option(..., "--from", help="Light-curve directory to turn into alerts."),
     fmt: str = typer.Option("lsst", "--format", help="lsst, ztf or compact."),
     topic: str = typer.Option(..., help="Topic to publish to."),
@@ -399,8 +267,8 @@ def produce(
         1, help="K alerts per object at its last K epochs, each with the history before it."
     ),
     limit: int | None = typer.Option(None, help="Use only the first N objects."),
-    schema_dir: Path | None = typer.Option(
-        None, envvar=_env("SCHEMA_DIR"), help="LSST schemas (lsst-alert-packet layout)."
+    schema_dir: Path | None = typer_option(
+        _OPTION["schema_dir"], help="LSST schemas (lsst-alert-packet layout)."
     ),
     kafka_setting: list[str] = typer.Option([], "--kafka-setting", "-X"),
     create_topic: bool = typer.Option(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from broker_plugin.errors import UserError
+from broker_plugin.serving.options import Option
 
 stderr = Console(stderr=True)
 
@@ -37,3 +41,37 @@ def _fail(message: str) -> None:
     # Escaped: messages hold brackets ("[train]", "[0, 1]") that rich would take as markup.
     stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(2)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def typer_option(option: Option, **changes: Any) -> Any:
+    """The typer parameter of a declared option (flags, env var, default, help); `changes`
+    replace some of them (default, help...) where a command means something narrower."""
+    default = changes.pop("default", option.default)
+    settings: dict[str, Any] = {"envvar": option.envvar, "help": option.help, **changes}
+    return typer.Option(default, *option.flags, **settings)
+
+
+def with_options(options: Sequence[Option]) -> Callable[[F], F]:
+    """Give `func(**values)` one typer parameter per declared option, in order.
+
+    typer reads a command's parameters from its signature; this builds that signature from
+    the declarations, so a command's options are not written out a second time. typer then
+    calls `func` with every option's parsed value, by option name.
+    """
+
+    def decorate(func: F) -> F:
+        parameters = [
+            inspect.Parameter(
+                o.name, inspect.Parameter.KEYWORD_ONLY, default=typer_option(o), annotation=o.type
+            )
+            for o in options
+        ]
+        signature = inspect.Signature(parameters, return_annotation=None)
+        func.__signature__ = signature  # type: ignore[attr-defined]
+        func.__annotations__ = {**{o.name: o.type for o in options}, "return": None}
+        return func
+
+    return decorate

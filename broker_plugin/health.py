@@ -17,7 +17,7 @@ Kubernetes asks two different questions, and each maps to one fact the loop know
 
 Wiring::
 
-    health = Health()                   # timeout: BROKER_PLUGIN_LIVENESS_TIMEOUT or 60 s
+    health = Health(config.liveness_timeout)  # --liveness-timeout, default 60 s
     health.model_loaded(card.version)   # after onnxruntime built the session
     health.consumer_running(True)       # after subscribe(); False on shutdown
     health.partitions_assigned(n)       # from on_assign / on_revoke callbacks
@@ -27,14 +27,17 @@ Wiring::
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from broker_plugin.serving.options import env_name
+
 DEFAULT_LIVENESS_TIMEOUT = 60.0
-LIVENESS_TIMEOUT_ENV = "BROKER_PLUGIN_LIVENESS_TIMEOUT"
+#: Where the timeout comes from in a deployment: the variable of `--liveness-timeout`
+#: (`ServingConfig.liveness_timeout`; the chart sets it from probes.livenessTimeoutSeconds).
+LIVENESS_TIMEOUT_ENV = env_name("liveness_timeout")
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,10 @@ class Health:
     """Thread-safe health facts; the HTTP server reads them, the consumer loop writes them."""
 
     def __init__(
-        self, liveness_timeout: float | None = None, require_assignment: bool = False
+        self,
+        liveness_timeout: float = DEFAULT_LIVENESS_TIMEOUT,
+        require_assignment: bool = False,
     ) -> None:
-        if liveness_timeout is None:
-            # The chart sets this from probes.livenessTimeoutSeconds (see helm/broker-plugin).
-            liveness_timeout = float(os.environ.get(LIVENESS_TIMEOUT_ENV, DEFAULT_LIVENESS_TIMEOUT))
         if liveness_timeout <= 0:
             raise ValueError(f"liveness_timeout must be positive, got {liveness_timeout}")
         self.liveness_timeout = float(liveness_timeout)

@@ -76,3 +76,32 @@ def test_negative_caps_are_rejected() -> None:
         GeneratorConfig(vae_max_per_class=-1)
     with pytest.raises(UserError, match="'cadence_window'"):
         GeneratorConfig(cadence_window="uniform")
+
+
+def test_generator_and_training_configs_share_one_file_reader(tmp_path: Path) -> None:
+    """GeneratorConfig reads YAML as well as JSON through training.config_files, and its
+    mistakes read like TrainingConfig's: the file, the key, the fix."""
+    import training.config_files as config_files
+
+    (tmp_path / "gen.yaml").write_text("epochs: 7\nlearning_rate: 2e-3\n")
+    assert GeneratorConfig.from_file(tmp_path / "gen.yaml", preset="quick") == (
+        GeneratorConfig.quick(epochs=7, learning_rate=2e-3))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("latent_dim: four\n")
+    with pytest.raises(UserError, match=r"bad\.yaml: latent_dim: 'four' is not an integer; "
+                                        r"write e\.g\. latent_dim: 4"):
+        GeneratorConfig.from_file(bad)
+    bad.write_text("latent_dim: 0\n")
+    with pytest.raises(UserError, match=r"bad\.yaml: generator config 'latent_dim' must be"):
+        GeneratorConfig.from_file(bad)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    with pytest.raises(UserError, match=r"broken\.json: not valid JSON at line 1"):
+        GeneratorConfig.from_json(broken)
+    with pytest.raises(UserError, match="choose one of"):
+        GeneratorConfig.from_file(tmp_path / "gen.yaml", preset="fastest")
+    assert GeneratorConfig.from_json == GeneratorConfig.from_file
+    # one reader: neither config module parses files itself
+    for module in ("training/config.py", "training/generator/config.py"):
+        source = (Path(config_files.__file__).parents[1] / module).read_text()
+        assert "safe_load" not in source and "json.loads" not in source, module

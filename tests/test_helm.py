@@ -348,6 +348,71 @@ def test_configmap_keys_are_plugin_options(default, custom) -> None:
         assert keys <= known, keys - known
 
 
+#: Values under `serving:` that are not one option of `run`, with the reason.
+SERVING_VALUES_NOT_OPTIONS = {
+    "extraEnv": "extra EnvVar entries for the container (any variable), not one option",
+}
+#: Values elsewhere that set one option each (the others set required options, which have no
+#: default, or credentials and pass-through settings from Secrets and maps).
+OTHER_OPTION_VALUES = {
+    "kafka.survey": "BROKER_PLUGIN_SURVEY",
+    "metrics.port": "BROKER_PLUGIN_METRICS_PORT",
+    "probes.livenessTimeoutSeconds": "BROKER_PLUGIN_LIVENESS_TIMEOUT",
+}
+#: Chart values whose default deliberately differs from the option's: value path -> reason.
+DELIBERATE_DIFFERENCES: dict[str, str] = {}
+
+
+def _chart_value(values: dict, path: str) -> object:
+    for part in path.split("."):
+        values = values[part]
+    return values
+
+
+def _as_rendered(value: object) -> str:
+    """How the ConfigMap writes a value (`quote`; booleans through `ternary "true" "false"`)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def test_chart_values_map_onto_the_declared_options(default, custom) -> None:
+    """Each BROKER_PLUGIN_* variable the chart renders is the variable of exactly one option
+    declared on ServingConfig; each value under `serving:` (and the few elsewhere that set
+    one option) feeds the variable of its name, and its default is the option's default."""
+    from broker_plugin.serving.config import ServingConfig
+
+    declared: dict[str, list[str]] = {}
+    for option in ServingConfig.options():
+        declared.setdefault(option.envvar, []).append(option.name)
+    for manifests in (default, custom):
+        keys = set(by_kind(manifests, "ConfigMap")[0]["data"])
+        keys |= {e["name"] for e in container(manifests)["env"]
+                 if e["name"].startswith("BROKER_PLUGIN_")}
+        for key in sorted(keys):
+            assert len(declared.get(key, [])) == 1, f"{key}: declared by {declared.get(key)}"
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    rendered = by_kind(default, "ConfigMap")[0]["data"]
+    by_value = {
+        f"serving.{key}": "BROKER_PLUGIN_" + re.sub(r"(?<!^)(?=[A-Z])", "_", key).upper()
+        for key in values["serving"]
+        if key not in SERVING_VALUES_NOT_OPTIONS
+    }
+    by_value |= OTHER_OPTION_VALUES
+    options = {o.envvar: o for o in ServingConfig.options()}
+    for path, envvar in by_value.items():
+        assert envvar in options, (
+            f"{path}: no option has the variable {envvar}; declare one on ServingConfig or "
+            "list the value in SERVING_VALUES_NOT_OPTIONS with the reason")
+        chart_default = _chart_value(values, path)
+        assert rendered.get(envvar) == _as_rendered(chart_default), f"{path} -> {envvar}"
+        if path in DELIBERATE_DIFFERENCES:
+            assert chart_default != options[envvar].default, f"{path} no longer differs"
+            continue
+        assert chart_default == options[envvar].default, (
+            f"{path}: the chart's default {chart_default!r} is not {options[envvar].flag}'s "
+            f"{options[envvar].default!r}; align them or list it in DELIBERATE_DIFFERENCES")
+
+
 def test_dockerfile_is_serving_only() -> None:
     """The image installs no training extra, runs as non-root and exposes the metrics port."""
     text = re.sub(r"#.*", "", (PROJECT_ROOT / "Dockerfile").read_text())

@@ -345,6 +345,175 @@ def test_busy_metrics_port_is_a_user_error(model_dir: Path) -> None:
             make_observer(Pipeline(), _config(metrics_port=port))  # type: ignore[arg-type]
 
 
+# --------------------------------------------------------------------------- option declarations
+
+#: Every flag of `broker-plugin run` and its variable, as the chart, README, scripts/demo and
+#: users' deployments spell them: generated from the declarations, they must not drift.
+RUN_FLAGS = {
+    "--bootstrap-servers": "BROKER_PLUGIN_BOOTSTRAP_SERVERS",
+    "--input-topic": "BROKER_PLUGIN_INPUT_TOPIC",
+    "--output-topic": "BROKER_PLUGIN_OUTPUT_TOPIC",
+    "--dlq-topic": "BROKER_PLUGIN_DLQ_TOPIC",
+    "--group-id": "BROKER_PLUGIN_GROUP_ID",
+    "--model": "BROKER_PLUGIN_MODEL",
+    "--schema-registry-url": "BROKER_PLUGIN_SCHEMA_REGISTRY_URL",
+    "--schema-dir": "BROKER_PLUGIN_SCHEMA_DIR",
+    "--survey": "BROKER_PLUGIN_SURVEY",
+    "--metrics-port": "BROKER_PLUGIN_METRICS_PORT",
+    "--metrics": "BROKER_PLUGIN_METRICS",
+    "--lag-interval": "BROKER_PLUGIN_LAG_INTERVAL",
+    "--drift-window": "BROKER_PLUGIN_DRIFT_WINDOW",
+    "--drift-min-window": "BROKER_PLUGIN_DRIFT_MIN_WINDOW",
+    "--drift-psi-threshold": "BROKER_PLUGIN_DRIFT_PSI_THRESHOLD",
+    "--drift-ks-threshold": "BROKER_PLUGIN_DRIFT_KS_THRESHOLD",
+    "--drift-js-threshold": "BROKER_PLUGIN_DRIFT_JS_THRESHOLD",
+    "--max-messages": "BROKER_PLUGIN_MAX_MESSAGES",
+    "--batch-size": "BROKER_PLUGIN_BATCH_SIZE",
+    "--batch-wait-ms": "BROKER_PLUGIN_BATCH_WAIT_MS",
+    "--exactly-once": "BROKER_PLUGIN_EXACTLY_ONCE",
+    "--transactional-id": "BROKER_PLUGIN_TRANSACTIONAL_ID",
+    "--group-instance-id": "BROKER_PLUGIN_GROUP_INSTANCE_ID",
+    "--output-format": "BROKER_PLUGIN_OUTPUT_FORMAT",
+    "--inference-threads": "BROKER_PLUGIN_INFERENCE_THREADS",
+    "--kafka-setting": "BROKER_PLUGIN_KAFKA_SETTINGS",
+    "--sasl-password": "BROKER_PLUGIN_SASL_PASSWORD",
+    "--log-level": "BROKER_PLUGIN_LOG_LEVEL",
+    "--liveness-timeout": "BROKER_PLUGIN_LIVENESS_TIMEOUT",
+}
+
+
+def _run_command():
+    import typer.main
+
+    from broker_plugin.cli import app
+
+    return typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+
+
+def test_run_keeps_every_flag_short_form_and_env_var() -> None:
+    """`run`'s generated parameters: the same flags, -X, the --no- forms and variables, in the
+    declarations' order, each with its help."""
+    params = [p for p in _run_command().params if p.name != "help"]
+    by_flag = {p.opts[0]: p for p in params}
+    assert list(by_flag) == list(RUN_FLAGS)
+    assert {flag: p.envvar for flag, p in by_flag.items()} == RUN_FLAGS
+    assert by_flag["--kafka-setting"].opts == ["--kafka-setting", "-X"]
+    assert by_flag["--metrics"].secondary_opts == ["--no-metrics"]
+    assert by_flag["--exactly-once"].secondary_opts == ["--no-exactly-once"]
+    assert all(p.help for p in params)
+    assert [o.envvar for o in ServingConfig.options()] == list(RUN_FLAGS.values())
+
+
+def test_run_defaults_are_the_config_defaults() -> None:
+    """Each default is declared once: the command line's is the config field's, except where
+    the declaration says otherwise (required options; the shipped model; the metrics port,
+    off when the config is built in code, DEFAULT_METRICS_PORT on the command line)."""
+    import dataclasses
+
+    from broker_plugin.http_server import DEFAULT_METRICS_PORT
+
+    params = {p.name: p for p in _run_command().params}
+    fields = {f.name: f for f in dataclasses.fields(ServingConfig)}
+    command_line_only = {"model": None, "metrics_port": DEFAULT_METRICS_PORT,
+                         "kafka_settings": []}
+    for option in ServingConfig.options():
+        param = params[option.name]
+        assert param.required == option.required, option.name
+        if option.required:
+            continue
+        assert param.default == option.default, option.name
+        if option.name in command_line_only:
+            assert option.default == command_line_only[option.name]
+            continue
+        assert fields[option.field].default == option.default, option.name
+
+
+def test_batch_size_default_is_one_constant() -> None:
+    """run, classify and capture (and the functions behind them) batch DEFAULT_BATCH_SIZE."""
+    import inspect
+
+    import typer.main
+
+    from broker_plugin.cli import app
+    from broker_plugin.serving.capture import capture_files, capture_kafka
+    from broker_plugin.serving.config import DEFAULT_BATCH_SIZE
+    from broker_plugin.serving.replay import classify_files
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    for name in ("run", "classify", "capture"):
+        size = next(p for p in commands[name].params if p.name == "batch_size")
+        assert size.default == DEFAULT_BATCH_SIZE, name
+    for function in (classify_files, capture_files, capture_kafka):
+        default = inspect.signature(function).parameters["batch_size"].default
+        assert default == DEFAULT_BATCH_SIZE, function.__name__
+    assert _config().batch_size == DEFAULT_BATCH_SIZE
+
+
+def test_liveness_timeout_is_an_option_of_the_config(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BROKER_PLUGIN_LIVENESS_TIMEOUT (the chart's probes.livenessTimeoutSeconds) and
+    --liveness-timeout reach the config and the served /healthz; Health itself reads no
+    environment."""
+    from broker_plugin.health import DEFAULT_LIVENESS_TIMEOUT, LIVENESS_TIMEOUT_ENV, Health
+    from broker_plugin.serving.service import make_observer
+
+    config = _cli_config(model_dir, monkeypatch, [], {LIVENESS_TIMEOUT_ENV: "15"})
+    assert config.liveness_timeout == 15.0
+    assert _cli_config(model_dir, monkeypatch, ["--liveness-timeout", "7.5"], {}
+                       ).liveness_timeout == 7.5
+    assert _cli_config(model_dir, monkeypatch, [], {}).liveness_timeout == DEFAULT_LIVENESS_TIMEOUT
+
+    class Pipeline:
+        card = Classifier(model_dir).card
+
+    observer, server = make_observer(Pipeline(), _config(metrics_port=0))  # type: ignore[arg-type]
+    assert observer is None and server is None
+    observer, server = make_observer(
+        Pipeline(),  # type: ignore[arg-type]
+        _config(metrics_port=_free_port(), liveness_timeout=15.0),
+    )
+    try:
+        assert observer.health.liveness_timeout == 15.0
+    finally:
+        server.close()
+    monkeypatch.setenv(LIVENESS_TIMEOUT_ENV, "5")
+    assert Health().liveness_timeout == DEFAULT_LIVENESS_TIMEOUT
+    with pytest.raises(ConfigError, match="--liveness-timeout"):
+        _config(liveness_timeout=0)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_sasl_password_reaches_both_clients_but_no_log(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BROKER_PLUGIN_SASL_PASSWORD wins over -X sasl.password in both clients' settings and
+    shows in neither the startup log nor the config's repr."""
+    config = _cli_config(
+        model_dir, monkeypatch, ["-X", "sasl.password=old", "-X", "security.protocol=SASL_SSL"],
+        {"BROKER_PLUGIN_SASL_PASSWORD": "s3cret"},
+    )
+    assert config.consumer_settings()["sasl.password"] == "s3cret"
+    assert config.producer_settings()["sasl.password"] == "s3cret"
+    assert config.producer_settings()["security.protocol"] == "SASL_SSL"
+    assert "s3cret" not in repr(config) and "s3cret" not in json.dumps(config.describe())
+
+
+def test_no_metrics_keeps_the_port_unchecked_and_off(model_dir: Path, monkeypatch) -> None:
+    """--no-metrics turns the endpoint off whatever the port says (as before the toggle was
+    a config field)."""
+    config = _cli_config(model_dir, monkeypatch, ["--no-metrics", "--metrics-port", "70000"], {})
+    assert not config.metrics_enabled
+    assert config.describe()["metrics_port"] == "off"
+
+
 def _outcome(surveys: list[str], mjd: list[float], reasons: list[str]):
     from broker_plugin.serving.pipeline import BatchOutcome, Classified, Rejection
     from broker_plugin.serving.timing import StageTimes

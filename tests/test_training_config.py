@@ -71,3 +71,50 @@ def test_cli_model_version_reaches_the_card(tmp_path) -> None:
         "--model-version", "2027.01.02-rc1"])
     assert result.exit_code == 0, result.output
     assert load_model_dir(tmp_path / "run")[1].version == "2027.01.02-rc1"
+
+
+# --------------------------------------------------------------------------- config files
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("c.yaml", "epochs: [1,\n", r"c\.yaml: not valid YAML at line \d+, column \d+ .*fix"),
+        ("c.json", '{"epochs": 3,}', r"c\.json: not valid JSON at line 1, column \d+ .*fix"),
+        ("c.yaml", "- epochs\n", r"c\.yaml: expected a mapping of config keys .*got a list"),
+        ("c.yaml", "epoch: 3\n", r"c\.yaml: unknown config key\(s\) \['epoch'\]; valid names"),
+        ("c.yaml", "epochs: ten\n", r"c\.yaml: epochs: 'ten' is not an integer; write e\.g\. "
+                                    r"epochs: 40"),
+        ("c.yaml", "mixed_precision: maybe\n", r"mixed_precision: 'maybe' is not true or false"),
+        ("c.yaml", "model_version: 1.10\n", r'model_version: 1\.1 is a number, not text; '
+                                            r'quote it: model_version: "1\.1"'),
+        ("c.yaml", "policy: best\n", r"c\.yaml: config policy='best' is not one of"),
+    ],
+)
+def test_config_file_mistakes_name_the_file_the_key_and_the_fix(
+    tmp_path, name: str, text: str, message: str
+) -> None:
+    """Every bad --config file is one TrainingConfigError naming the file (and the key and
+    the fix where there is one), not a traceback deep in training."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(TrainingConfigError, match=message):
+        resolve_config(None, path)
+
+
+def test_missing_config_file_names_it(tmp_path) -> None:
+    """A path that does not exist is named, with the fix."""
+    with pytest.raises(TrainingConfigError, match=r"absent\.yaml: cannot read .*check the path"):
+        resolve_config(None, tmp_path / "absent.yaml")
+
+
+def test_config_file_values_keep_their_meaning(tmp_path) -> None:
+    """YAML 1.1 reads 1e-3 as text: a float field takes the number it means; an empty file
+    changes nothing; a JSON file and a YAML file with the same keys give the same config."""
+    (tmp_path / "a.yaml").write_text("learning_rate: 1e-3\ncadence_from: [x, y]\n")
+    (tmp_path / "a.json").write_text('{"learning_rate": 0.001, "cadence_from": ["x", "y"]}')
+    (tmp_path / "empty.yaml").write_text("")
+    from_yaml = resolve_config(None, tmp_path / "a.yaml")
+    assert from_yaml.learning_rate == 1e-3 and from_yaml.cadence_from == ["x", "y"]
+    assert from_yaml == resolve_config(None, tmp_path / "a.json")
+    assert resolve_config(None, tmp_path / "empty.yaml") == TrainingConfig()

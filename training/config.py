@@ -14,7 +14,6 @@ model selection.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
@@ -22,8 +21,10 @@ from typing import Any, get_origin, get_type_hints
 import yaml
 
 from broker_plugin.errors import UserError, reject_unknown_fields
+from training.config_files import read_settings_file, settings_from_file
 
 CONFIG_FILE = "config.yaml"
+_NOUN = "config key"  # what a file's keys are called in messages
 LOSSES = ("ce", "weighted_ce", "focal")
 POLICIES = ("ccr", "max_confusion", "max_pairwise_confusion", "proportion", "no_priority")
 SELECTIONS = ("f1_val", "f1_weighted", "val_loss")
@@ -188,7 +189,7 @@ class TrainingConfig:
 
     def with_overrides(self, overrides: dict[str, Any]) -> TrainingConfig:
         """A copy with some keys replaced (unknown keys are an error listing valid ones)."""
-        reject_unknown_fields(type(self), overrides, TrainingConfigError, "config key(s)")
+        reject_unknown_fields(type(self), overrides, TrainingConfigError, f"{_NOUN}(s)")
         return replace(self, **overrides)
 
     def save(self, directory: str | Path) -> Path:
@@ -299,21 +300,9 @@ def _coerce(key: str, raw: str, kind: Any) -> Any:
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """A YAML or JSON mapping of config keys (e.g. a previous run's config.yaml)."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise TrainingConfigError(f"{path}: cannot read config file ({exc.strerror})") from exc
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise TrainingConfigError(f"{path}: not valid YAML/JSON ({exc})") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise TrainingConfigError(f"{path}: expected a mapping of config keys at the top level")
-    return data
+    """A YAML or JSON mapping of config keys (e.g. a previous run's config.yaml), keys and
+    value types checked (`training.config_files`: errors name the file, the key, the fix)."""
+    return read_settings_file(path, TrainingConfig, TrainingConfigError, _NOUN)
 
 
 def resolve_config(
@@ -331,7 +320,9 @@ def resolve_config(
             )
         config = config.with_overrides(PRESETS[preset])
     if config_file is not None:
-        config = config.with_overrides(load_config_file(config_file))
+        config = settings_from_file(
+            config_file, TrainingConfig, config.with_overrides, TrainingConfigError, _NOUN
+        )
     config = config.with_overrides(parse_overrides(overrides))
     if mode is not None:
         config = config.with_overrides({"mode": mode})

@@ -1,7 +1,9 @@
 """Consumer configuration: one object built from CLI options / environment, secrets masked.
 
-Every option of `broker-plugin run` is also an environment variable `BROKER_PLUGIN_<NAME>`
-(typer `envvar=`), the Kubernetes-friendly way; librdkafka settings pass through unchanged
+Every option of `broker-plugin run` is declared once, as a field of `ServingConfig` with
+`option(...)` metadata (name, type, default, help; see `serving.options`): the command's
+parameters are generated from these fields, and each is also an environment variable
+`BROKER_PLUGIN_<NAME>`, the Kubernetes-friendly way; librdkafka settings pass through unchanged
 as `-X key=value` (SASL/SSL included). The settings we own for correctness (auto-commit and
 auto offset-store off, cooperative-sticky assignment, idempotent producer) are applied last
 unless the user overrides them on purpose, and the startup log prints the effective settings
@@ -16,12 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from broker_plugin.default_model import resolve_model_dir
 from broker_plugin.drift import DEFAULT_DRIFT_MIN_WINDOW, DEFAULT_DRIFT_WINDOW, DriftThresholds
 from broker_plugin.errors import UserError
+from broker_plugin.health import DEFAULT_LIVENESS_TIMEOUT
+from broker_plugin.http_server import DEFAULT_METRICS_PORT
+from broker_plugin.serving.options import ENV_PREFIX as ENV_PREFIX
+from broker_plugin.serving.options import Option, declared_options, field_values, option
 
-ENV_PREFIX = "BROKER_PLUGIN_"
 #: Seconds between consumer-lag updates (a watermark query per assigned partition).
 DEFAULT_LAG_INTERVAL_S = 5.0
+#: Alerts per batch: `run`'s default, and `classify`'s and `capture`'s.
+DEFAULT_BATCH_SIZE = 500
 
 #: librdkafka keys whose values must never reach a log (matched as substrings, lower case).
 _SECRET_MARKERS = ("password", "secret", "sasl.jaas.config", "ssl.key.pem", "token")
@@ -139,39 +147,154 @@ NO_SCHEMA_SOURCE = (
 
 @dataclass
 class ServingConfig:
-    """Everything `broker-plugin run` needs; built by the CLI, used by `AlertConsumer`."""
+    """Everything `broker-plugin run` needs; built by the CLI, used by `AlertConsumer`.
 
-    bootstrap_servers: str
-    input_topics: list[str]
-    output_topic: str
-    dlq_topic: str
-    group_id: str
-    model_dir: Path
-    schema_registry_url: str | None = None
-    schema_dir: Path | None = None
-    survey: str = "lsst"  # lsst | ztf | compact | auto: which alerts the input topics carry
-    metrics_port: int | None = None  # None or 0: no HTTP endpoint, no metrics
-    max_messages: int | None = None
-    batch_size: int = 500
-    batch_wait_ms: int = 200
+    Each field with `option(...)` metadata is one option of `run`, declared only here: its
+    flag (`--<name>`), environment variable (`BROKER_PLUGIN_<NAME>`), type, default and help
+    are generated from the field (`serving.options`). Fields without it (`poll_slice_ms`)
+    are for code and tests only.
+    """
+
+    bootstrap_servers: str = field(
+        metadata=option("Kafka bootstrap servers, host:port[,...].")
+    )
+    input_topics: list[str] = field(
+        metadata=option(
+            "Alert topic(s); repeat or comma-separate.", cli_name="input_topic",
+            convert=split_topics,
+        )
+    )
+    output_topic: str = field(metadata=option("Topic for classification records."))
+    dlq_topic: str = field(metadata=option("Dead-letter topic for undecodable/invalid input."))
+    group_id: str = field(metadata=option("Kafka consumer group."))
+    model_dir: Path = field(
+        metadata=option(
+            "Model directory (model.onnx + model_card.json); default: the shipped model.",
+            cli_name="model", cli_type=Path | None, cli_default=None, convert=resolve_model_dir,
+        )
+    )
+    schema_registry_url: str | None = field(
+        default=None, metadata=option("Confluent schema registry URL.")
+    )
+    schema_dir: Path | None = field(
+        default=None, metadata=option("Directory of .avsc schemas (instead of a registry).")
+    )
+    # Which alerts the input topics carry (INPUT_SURVEYS).
+    survey: str = field(
+        default="lsst",
+        metadata=option(
+            "lsst (Confluent wire format: needs --schema-registry-url or --schema-dir), ztf "
+            "or compact (self-describing Avro containers), or auto (any; LSST alerts then "
+            "need a schema source too)."
+        ),
+    )
+    # Built directly, None or 0 means no HTTP endpoint and no metrics; `run` serves them on
+    # DEFAULT_METRICS_PORT unless told otherwise.
+    metrics_port: int | None = field(
+        default=None,
+        metadata=option(
+            "Serve /metrics, /healthz, /readyz on this port (0 disables them).",
+            cli_type=int, cli_default=DEFAULT_METRICS_PORT,
+        ),
+    )
+    metrics: bool = field(
+        default=True,
+        metadata=option(
+            "Serve metrics and health probes (--no-metrics: none, e.g. for a quick replay).",
+            flags=("--metrics/--no-metrics",),
+        ),
+    )
+    lag_interval_s: float = field(
+        default=DEFAULT_LAG_INTERVAL_S,
+        metadata=option(
+            "Seconds between consumer-lag updates (watermark queries).", cli_name="lag_interval"
+        ),
+    )
+    drift_window: int = field(
+        default=DEFAULT_DRIFT_WINDOW, metadata=option("Curves in the drift window.")
+    )
+    drift_min_window: int = field(
+        default=DEFAULT_DRIFT_MIN_WINDOW,
+        metadata=option(
+            "Fewest curves in the window before drift is scored (scores are NaN before)."
+        ),
+    )
+    drift_psi_threshold: float = field(
+        default=DriftThresholds.psi, metadata=option("Drift flag at PSI >= this.")
+    )
+    drift_ks_threshold: float = field(
+        default=DriftThresholds.ks, metadata=option("Drift flag at KS statistic >= this.")
+    )
+    drift_js_threshold: float = field(
+        default=DriftThresholds.js,
+        metadata=option("Drift flag at class-mix Jensen-Shannon distance >= this."),
+    )
+    max_messages: int | None = field(
+        default=None, metadata=option("Stop cleanly after N input messages.")
+    )
+    batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata=option("Messages per batch."))
+    batch_wait_ms: int = field(
+        default=200, metadata=option("Max wait after a batch's first message.")
+    )
+    exactly_once: bool = field(
+        default=False, metadata=option("Kafka transactions instead of at-least-once.")
+    )
+    transactional_id: str | None = field(
+        default=None, metadata=option("Exactly-once: stable id per replica.")
+    )
+    group_instance_id: str | None = field(
+        default=None, metadata=option("Static membership id (e.g. the pod name).")
+    )
+    output_format: str = field(
+        default="avro",
+        metadata=option(
+            "avro (our schema, Confluent wire format), json, or elasticc (ELAsTiCC "
+            "brokerClassification v0.9.1, Confluent wire format; alerts whose id is not an "
+            "integer are dead-lettered as unencodable_id)."
+        ),
+    )
+    inference_threads: int = field(default=1, metadata=option("onnxruntime intra-op threads."))
+    kafka_settings: dict[str, str] = field(
+        default_factory=dict,
+        metadata=option(
+            "librdkafka key=value pass-through (SASL/SSL...); repeatable.",
+            flags=("--kafka-setting", "-X"), cli_type=list[str], cli_default=[],
+            convert=parse_kafka_settings,
+        ),
+    )
+    # Goes to both clients as sasl.password, over a `-X sasl.password=`; never in a repr.
+    sasl_password: str | None = field(
+        default=None,
+        repr=False,
+        metadata=option(
+            "sasl.password (prefer the env var: it stays out of the process list)."
+        ),
+    )
+    log_level: str = field(default="INFO", metadata=option("Logging level."))
+    # The chart sets it from probes.livenessTimeoutSeconds.
+    liveness_timeout: float = field(
+        default=DEFAULT_LIVENESS_TIMEOUT,
+        metadata=option(
+            "Seconds without a poll-loop tick before /healthz fails (keep it above the "
+            "longest batch)."
+        ),
+    )
     poll_slice_ms: int = 100
-    exactly_once: bool = False
-    transactional_id: str | None = None
-    group_instance_id: str | None = None
-    output_format: str = "avro"
-    inference_threads: int = 1
-    kafka_settings: dict[str, str] = field(default_factory=dict)
-    lag_interval_s: float = DEFAULT_LAG_INTERVAL_S
-    drift_window: int = DEFAULT_DRIFT_WINDOW
-    drift_min_window: int = DEFAULT_DRIFT_MIN_WINDOW
-    drift_psi_threshold: float = DriftThresholds.psi
-    drift_ks_threshold: float = DriftThresholds.ks
-    drift_js_threshold: float = DriftThresholds.js
+
+    @classmethod
+    def options(cls) -> list[Option]:
+        """The options of `broker-plugin run`, in `--help` order (see `serving.options`)."""
+        return declared_options(cls)
+
+    @classmethod
+    def from_options(cls, values: dict[str, Any]) -> ServingConfig:
+        """The config from `run`'s parsed option values (keyed by option name)."""
+        return cls(**field_values(cls.options(), values))
 
     @property
     def metrics_enabled(self) -> bool:
         """True when /metrics, /healthz and /readyz are to be served."""
-        return bool(self.metrics_port)
+        return self.metrics and bool(self.metrics_port)
 
     @property
     def drift_thresholds(self) -> DriftThresholds:
@@ -203,10 +326,14 @@ class ServingConfig:
             raise ConfigError(f"--batch-wait-ms must be >= 0, got {self.batch_wait_ms}")
         if self.max_messages is not None and self.max_messages < 1:
             raise ConfigError(f"--max-messages must be >= 1, got {self.max_messages}")
-        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+        if self.metrics and self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise ConfigError(
                 f"--metrics-port must be a TCP port 1-65535 (or 0 / --no-metrics to disable), "
                 f"got {self.metrics_port}"
+            )
+        if not self.liveness_timeout > 0:
+            raise ConfigError(
+                f"--liveness-timeout must be > 0 seconds, got {self.liveness_timeout}"
             )
         if self.lag_interval_s <= 0:
             raise ConfigError(f"--lag-interval must be > 0 seconds, got {self.lag_interval_s}")
@@ -228,6 +355,13 @@ class ServingConfig:
     def _common(self) -> dict[str, Any]:
         return {"bootstrap.servers": self.bootstrap_servers}
 
+    def _passthrough(self, exclude: frozenset[str]) -> dict[str, Any]:
+        """The user's -X settings for one client, and --sasl-password over them."""
+        settings = _only(self.kafka_settings, exclude=exclude)
+        if self.sasl_password:
+            settings["sasl.password"] = self.sasl_password
+        return settings
+
     def consumer_settings(self) -> dict[str, Any]:
         """librdkafka consumer settings: ours, then the user's pass-through on top."""
         settings = {**self._common(), **CONSUMER_DEFAULTS, "group.id": self.group_id}
@@ -235,7 +369,7 @@ class ServingConfig:
             settings["group.instance.id"] = self.group_instance_id
         if self.exactly_once:
             settings["isolation.level"] = "read_committed"
-        settings.update(_only(self.kafka_settings, exclude=_PRODUCER_ONLY))
+        settings.update(self._passthrough(exclude=_PRODUCER_ONLY))
         return settings
 
     def producer_settings(self) -> dict[str, Any]:
@@ -243,7 +377,7 @@ class ServingConfig:
         settings = {**self._common(), **PRODUCER_DEFAULTS}
         if self.exactly_once:
             settings["transactional.id"] = self.transactional_id or f"{self.group_id}-txn"
-        settings.update(_only(self.kafka_settings, exclude=_CONSUMER_ONLY))
+        settings.update(self._passthrough(exclude=_CONSUMER_ONLY))
         return settings
 
     def describe(self) -> dict[str, Any]:

@@ -149,7 +149,7 @@ def make_observer(pipeline: AlertPipeline, config: ServingConfig) -> tuple[Any, 
         onnx_sha256=card.onnx_sha256,
     )
     metrics.initialise_reasons(list(Reason), [r for r in Reason if r not in NOT_FAILURES])
-    health = Health()
+    health = Health(config.liveness_timeout)
     health.model_loaded(card.version)
     drift = DriftMonitor.from_card(
         card,

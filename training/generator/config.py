@@ -12,13 +12,13 @@ Three named presets (`GeneratorConfig.preset(name)`, `fit-generator --preset`):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from broker_plugin.errors import UserError, reject_unknown_fields
+from training.config_files import settings_from_file
 
 CADENCE_WINDOWS = ("cycles", "full")
 
@@ -155,20 +155,17 @@ class GeneratorConfig:
         return cls(**dict(data))
 
     @classmethod
-    def from_json(cls, path: str | Path, preset: str = "default") -> GeneratorConfig:
-        """Read a config file over a preset (the file's keys win); a bad file is a one-line
-        error naming it."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise GeneratorConfigError(f"{path}: cannot read generator config ({exc})") from exc
-        if not isinstance(data, dict):
-            raise GeneratorConfigError(f"{path}: generator config must be a JSON object")
-        try:
-            return cls.preset(preset, **data)
-        except GeneratorConfigError as exc:
-            raise GeneratorConfigError(f"{path}: {exc}") from exc
+    def from_file(cls, path: str | Path, preset: str = "default") -> GeneratorConfig:
+        """Read a YAML or JSON config file over a preset (the file's keys win); a bad file
+        is a one-line error naming it, the key and the fix (`training.config_files`)."""
+        cls.preset(preset)  # an unknown preset is the command's mistake, not the file's
+        return settings_from_file(
+            path, cls, lambda data: cls.preset(preset, **data), GeneratorConfigError,
+            "generator setting",
+        )
+
+    #: The older name: the file may be YAML too.
+    from_json = from_file
 
 
 #: Field values of each named preset (everything else keeps its default).
