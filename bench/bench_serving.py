@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from broker_plugin.decoding import AlertDecoder, DirectorySchemaSource  # noqa: E402
 from broker_plugin.serving.classifier import Classifier  # noqa: E402
-from broker_plugin.serving.config import ServingConfig  # noqa: E402
+from broker_plugin.serving.config import DEFAULT_BATCH_SIZE, ServingConfig  # noqa: E402
 from broker_plugin.serving.consumer import AlertConsumer  # noqa: E402
 from broker_plugin.serving.output import OutputSerializer  # noqa: E402
 from broker_plugin.serving.pipeline import AlertPipeline  # noqa: E402
@@ -126,7 +126,7 @@ def drain(
         group_id=unique("bench"),
         model_dir=Path("-"),
         max_messages=n,
-        batch_size=500,
+        batch_size=DEFAULT_BATCH_SIZE,
         batch_wait_ms=100,
         kafka_settings={"fetch.max.bytes": "104857600", "max.partition.fetch.bytes": "52428800"},
     )

@@ -257,6 +257,9 @@ class _HealthObserver:
     def running(self, running: bool) -> None:
         self.health.consumer_running(running)
 
+    def broker_reachable(self, reachable: bool, bootstrap: str | None = None) -> None:
+        self.health.broker_reachable(reachable, bootstrap)
+
 
 def _get(port: int, path: str) -> tuple[int, dict]:
     try:

@@ -779,3 +779,19 @@ def test_an_unexpected_decoder_exception_is_an_internal_error_not_avro_error(cap
     assert corrupt.reason == Reason.AVRO_ERROR
     logged = [r for r in caplog.records if "internal error" in r.message]
     assert len(logged) == 1 and logged[0].exc_info is not None
+
+
+def test_the_observer_passes_an_unreachable_cluster_to_readiness() -> None:
+    """ServingObserver's broker_reachable hook (the consumer calls it) drives /readyz."""
+    from broker_plugin.health import Health
+    from broker_plugin.serving.observer import ServingObserver
+
+    health = Health()
+    health.model_loaded("1")
+    health.consumer_running(True)
+    observer = ServingObserver(metrics=None, health=health)  # type: ignore[arg-type]
+    assert health.readiness().ok
+    observer.broker_reachable(False, "kafka:9092")
+    assert not health.readiness().ok and "kafka:9092" in str(health.readiness().detail)
+    observer.broker_reachable(True, "kafka:9092")
+    assert health.readiness().ok

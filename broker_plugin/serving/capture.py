@@ -50,6 +50,7 @@ from broker_plugin.decoding.batch import DecodedBatch
 from broker_plugin.errors import UserError
 from broker_plugin.lightcurve import LightCurve
 from broker_plugin.rejections import Reason
+from broker_plugin.serving.config import DEFAULT_BATCH_SIZE
 from broker_plugin.serving.stop_signals import stop_on_signals
 
 #: Skip reasons of our own (the decoder's are `broker_plugin.rejections.Reason`).
@@ -237,7 +238,7 @@ def capture_files(
     out: Path,
     *,
     min_points: int = 2,
-    batch_size: int = 500,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     overwrite: bool = False,
     progress: bool = False,
 ) -> CaptureSummary:
@@ -279,7 +280,7 @@ def capture_kafka(
     idle_timeout_s: float | None = None,
     kafka_settings: dict[str, str] | None = None,
     min_points: int = 2,
-    batch_size: int = 500,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     overwrite: bool = False,
     progress: bool = False,
     consumer_factory: Callable[[dict[str, Any]], Any] | None = None,

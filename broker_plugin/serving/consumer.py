@@ -348,12 +348,8 @@ class AlertConsumer:
         )
 
     def _set_reachable(self, reachable: bool) -> None:
-        """Tell the observer (hook `broker_reachable`, else its `health`) the cluster's state."""
-        hook = getattr(self.observer, "broker_reachable", None)
-        if hook is None:
-            hook = getattr(getattr(self.observer, "health", None), "broker_reachable", None)
-        if hook is not None:
-            hook(reachable, self.config.bootstrap_servers)
+        """Tell the observer (hook `broker_reachable`) whether the cluster answers."""
+        self._hook("broker_reachable", reachable, self.config.bootstrap_servers)
 
     # -- one batch -------------------------------------------------------------------------
 
@@ -555,8 +551,8 @@ class AlertConsumer:
     def _rewind(self, batch: list[Message]) -> None:
         first: dict[tuple[str, int], int] = {}
         for m in batch:
-            key = (m.topic(), m.partition())
-            first[key] = min(first.get(key, m.offset()), m.offset())
+            key, offset = _position(m)
+            first[key] = min(first.get(key, offset), offset)
         for (topic, partition), offset in first.items():
             self.consumer.seek(TopicPartition(topic, partition, offset))
 
@@ -573,9 +569,17 @@ def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
     """Per partition, the offset after the last message of the batch (what commit wants)."""
     last: dict[tuple[str, int], int] = {}
     for m in batch:
-        key = (m.topic(), m.partition())
-        last[key] = max(last.get(key, -1), m.offset())
+        key, offset = _position(m)
+        last[key] = max(last.get(key, -1), offset)
     return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+
+
+def _position(message: Message) -> tuple[tuple[str, int], int]:
+    """((topic, partition), offset) of a consumed message (all three always set there)."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError(f"message without a position: {topic}/{partition}@{offset}")
+    return (topic, partition), offset
 
 
 def _names(partitions: list[TopicPartition]) -> str:

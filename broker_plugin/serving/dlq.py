@@ -2,8 +2,8 @@
 
 The value and key are the input's own bytes (a fixed decoder can replay them as they are);
 the input's headers are kept and ours are appended, all prefixed `dlq.`:
-`dlq.reason` (a code such as `bad_magic`, `unknown_schema`, `avro_error`,
-`unsupported_schema`, `too_few_points`), `dlq.message` (one human line), `dlq.schema_id`,
+`dlq.reason` (a `broker_plugin.rejections.Reason` code), `dlq.message` (one human line),
+`dlq.schema_id`,
 `dlq.origin.topic`, `dlq.origin.partition`, `dlq.origin.offset`, `dlq.timestamp_ms`,
 `dlq.plugin`. Header values are UTF-8 strings so `kcat -f '%h'` shows them.
 """
@@ -11,6 +11,7 @@ the input's headers are kept and ours are appended, all prefixed `dlq.`:
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 PREFIX = "dlq."
@@ -24,7 +25,7 @@ def dead_letter_headers(
     topic: str | None,
     partition: int | None,
     offset: int | None,
-    original: list[tuple[str, Any]] | None = None,
+    original: Sequence[tuple[str, Any]] | Mapping[str, Any] | None = None,
     plugin: str = "",
 ) -> list[tuple[str, bytes]]:
     """Headers of one dead letter: the original ones, then ours (see module docstring)."""
@@ -38,7 +39,8 @@ def dead_letter_headers(
         "timestamp_ms": str(int(time.time() * 1000)),
         "plugin": plugin,
     }
-    headers = [(k, v if isinstance(v, bytes) else str(v).encode()) for k, v in original or []]
+    pairs = original.items() if isinstance(original, Mapping) else original or []
+    headers = [(k, v if isinstance(v, bytes) else str(v).encode()) for k, v in pairs]
     headers.extend((PREFIX + k, v.encode()) for k, v in ours.items())
     return headers
 

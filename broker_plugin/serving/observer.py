@@ -58,6 +58,7 @@ class HealthState(Protocol):
     def tick(self) -> None: ...
     def consumer_running(self, running: bool) -> None: ...
     def partitions_assigned(self, count: int) -> None: ...
+    def broker_reachable(self, reachable: bool, bootstrap: str | None = None) -> None: ...
 
 
 class DriftSink(Protocol):
@@ -105,6 +106,10 @@ class ServingObserver:
         self.health.partitions_assigned(self._assigned)
         self.metrics.assigned_partitions.set(self._assigned)
         self._last_lag = -float("inf")  # new partitions: refresh lag at the next chance
+
+    def broker_reachable(self, reachable: bool, bootstrap: str | None = None) -> None:
+        """The consumer's view of the cluster: /readyz answers 503 while it is unreachable."""
+        self.health.broker_reachable(reachable, bootstrap)
 
     def idle(self, consumer: Any) -> None:
         self._maybe_lag(consumer)

@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from broker_plugin.errors import UserError
+from broker_plugin.serving.config import DEFAULT_BATCH_SIZE
 from broker_plugin.serving.pipeline import AlertPipeline
 
 OUT_FORMATS = (".jsonl", ".parquet")
@@ -109,7 +110,7 @@ def classify_files(
     rejects: Path | None = None,
     registry_url: str | None = None,
     schema_dir: Path | None = None,
-    batch_size: int = 500,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = False,
     pipeline: AlertPipeline | None = None,
 ) -> ReplaySummary:

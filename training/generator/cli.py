@@ -30,7 +30,7 @@ def fit_generator(
     preset: str = typer.Option("default", "--preset", help="quick (small VAE, <= 150 curves "
                                "per class, early stopping: minutes on a CPU), default, or "
                                "paper (2 x 300 phase points, wide network; for a GPU)."),
-    config: Path | None = typer.Option(None, "--config", help="GeneratorConfig JSON file "
+    config: Path | None = typer.Option(None, "--config", help="GeneratorConfig YAML or JSON file "
                                        "(overrides the preset's fields it names)."),
     epochs: int | None = typer.Option(None, "--epochs", help="Override VAE epochs."),
     n_phase: int | None = typer.Option(None, "--n-phase", help="Override points per cycle."),
