@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from fastavro.validation import validate
 
-from broker_plugin import schemas
 from broker_plugin.alerts import (
     LsstAlertEncoder,
     ZtfAlertEncoder,
@@ -15,6 +14,7 @@ from broker_plugin.alerts import (
     load_lsst_schema,
     lsst_object_id,
 )
+from broker_plugin.avro import schema_files as schemas
 from broker_plugin.decoding.schema_sources import SchemaSourceError
 from broker_plugin.lightcurve import LightCurve
 

@@ -8,7 +8,6 @@ import fastavro
 import numpy as np
 import pytest
 
-from broker_plugin import schemas
 from broker_plugin.alerts import (
     LsstAlertEncoder,
     ZtfAlertEncoder,
@@ -17,12 +16,13 @@ from broker_plugin.alerts import (
     load_lsst_schema,
     serialise,
 )
+from broker_plugin.avro import schema_files as schemas
+from broker_plugin.avro.framing import frame_confluent
 from broker_plugin.decoding import (
     AlertDecoder,
     DecodedBatch,
     DirectorySchemaSource,
     FixedSchema,
-    frame_confluent,
 )
 from broker_plugin.decoding.photometry import njy_to_mag, ztf_dc_magnitude
 from broker_plugin.lightcurve import LightCurve

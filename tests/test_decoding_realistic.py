@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from broker_plugin import schemas
 from broker_plugin.alerts import (
     LsstAlertEncoder,
     ZtfAlertEncoder,
@@ -13,8 +12,10 @@ from broker_plugin.alerts import (
     load_lsst_schema,
     serialise,
 )
+from broker_plugin.avro import schema_files as schemas
+from broker_plugin.avro.binary import encode_long, read_long
+from broker_plugin.avro.vectorised import string_end, varint_end, varint_values
 from broker_plugin.decoding import AlertDecoder, DecodedBatch, DirectorySchemaSource
-from broker_plugin.decoding.walker import string_end, varint_end, varint_values
 from broker_plugin.lightcurve import LightCurve
 from tests.lsst_packet import SCHEMA_ROOT, VERSIONS, schema_id
 
@@ -45,8 +46,7 @@ def _fallbacks(decoder: AlertDecoder) -> int:
 
 
 def _varint_len(value: int) -> int:
-    u = (value << 1) ^ (value >> 63)
-    return max(1, -(-u.bit_length() // 7))
+    return len(encode_long(value))
 
 
 def test_realistic_encoder_varies_layouts():
@@ -155,6 +155,25 @@ def test_walker_varints_and_strings():
     values, _ = varint_values(arr, pos)
     np.testing.assert_array_equal(values, [0, 75, -(2**31)])
     np.testing.assert_array_equal(string_end(arr, np.array([8])), [12])
+
+
+def test_scalar_and_vectorised_varints_agree():
+    """broker_plugin.avro: encode_long, read_long and varint_values are one encoding (int64)."""
+    rng = np.random.default_rng(1)
+    values = [0, -1, 1, 63, 64, -64, -65, 2**31, -(2**31), 2**63 - 1, -(2**63)]
+    values += rng.integers(-(2**63), 2**63 - 1, 200, dtype=np.int64).tolist()
+    values += rng.integers(-300, 300, 200).tolist()
+    chunks = [encode_long(v) for v in values]
+    buf = b"".join(chunks) + bytes(10)
+    starts = np.cumsum([0] + [len(c) for c in chunks[:-1]]).astype(np.int64)
+    got, ends = varint_values(np.frombuffer(buf, np.uint8), starts)
+    assert got.tolist() == values
+    np.testing.assert_array_equal(ends, starts + [len(c) for c in chunks])
+    np.testing.assert_array_equal(varint_end(np.frombuffer(buf, np.uint8), starts), ends)
+    pos = 0
+    for v in values:
+        value, pos = read_long(buf, pos)
+        assert value == v
 
 
 def test_walker_marks_corrupt_varints_far_past_the_payload():

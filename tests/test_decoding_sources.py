@@ -10,14 +10,13 @@ from typing import ClassVar
 
 import pytest
 
-from broker_plugin import schemas
+from broker_plugin.avro import schema_files as schemas
+from broker_plugin.avro.framing import frame_confluent, split_confluent
 from broker_plugin.decoding import (
     DirectorySchemaSource,
     RegistrySchemaSource,
     SchemaSourceError,
     UnknownSchemaError,
-    frame_confluent,
-    split_confluent,
 )
 from broker_plugin.decoding.wire import Framing, WireFormatError, framing_of
 
@@ -128,6 +127,40 @@ def test_confluent_frame_round_trip():
     assert payload[:5] == b"\x00\x00\x00\x04\x4d"
     schema_id, body = split_confluent(payload)
     assert (schema_id, bytes(body)) == (1101, b"body")
+
+
+def test_named_types_same_for_written_and_parsed_schemas():
+    """broker_plugin.avro.names: full names from namespaces as written == fastavro's, and a
+    record used twice resolves by name; skip() steps over a whole encoded record."""
+    import io
+
+    import fastavro
+
+    from broker_plugin.avro import fields, names
+    from broker_plugin.avro.binary import skip
+
+    written = schemas.raw(schemas.ELASTICC)
+    parsed = schemas.load(schemas.ELASTICC)
+    assert set(names.named_types(written)) == set(names.named_types(parsed))
+    assert "elasticc.v0_9_1.brokerClassification" in names.named_types(written)
+    nested = {"type": "record", "name": "outer", "namespace": "a.b", "fields": [
+        {"name": "first", "type": {"type": "record", "name": "inner", "fields": [
+            {"name": "x", "type": "long"}, {"name": "e", "type": {
+                "type": "enum", "name": "colour", "namespace": "c", "symbols": ["r", "g"]}}]}},
+        {"name": "more", "type": ["null", {"type": "array", "items": "inner"}]},
+        {"name": "m", "type": {"type": "map", "values": "c.colour"}}]}
+    for schema in (nested, fastavro.parse_schema(nested)):
+        named = names.named_types(schema)
+        assert {"a.b.outer", "a.b.inner", "c.colour"} <= set(named)
+        assert fields.record_fields(schema, "more", named) == ["x", "e"]
+        assert fields.record_of(schema, "first", named) is named["a.b.inner"]
+        assert names.value_kind("c.colour", named) == "enum"
+    assert fields.record_name(fastavro.parse_schema(nested), "more") == "a.b.inner"
+    record = {"first": {"x": -7, "e": "g"}, "more": [{"x": 2**40, "e": "r"}], "m": {"k": "g"}}
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, fastavro.parse_schema(nested), record)
+    body = buf.getvalue() + b"tail"
+    assert skip(nested, body, 0, names.named_types(nested)) == len(body) - 4
 
 
 def test_framing_detection():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from broker_plugin.decoding.wire import frame_confluent
+from broker_plugin.avro.framing import frame_confluent
 from broker_plugin.serving.dlq import read_dead_letter_headers
 from broker_plugin.serving.output import OutputSerializer
 from broker_plugin.serving.produce import iter_alerts

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from broker_plugin import schemas
 from broker_plugin.alerts import container, encode_compact
+from broker_plugin.avro import schema_files as schemas
 from broker_plugin.serving.config import ConfigError, ServingConfig
 from broker_plugin.serving.elasticc import (
     NOT_CLASSIFIED,

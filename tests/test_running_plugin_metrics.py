@@ -27,7 +27,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from broker_plugin.decoding.wire import frame_confluent
+from broker_plugin.avro.framing import frame_confluent
 from broker_plugin.drift import INPUT_FEATURES, reference_statistics
 from broker_plugin.features import featurise_batch
 from broker_plugin.metrics import mjd_to_unix

@@ -20,7 +20,7 @@ import fastavro
 from broker_plugin.alerts.compact import encode_compact
 from broker_plugin.alerts.lsst import LsstAlertEncoder, load_lsst_schema, lsst_object_id
 from broker_plugin.alerts.ztf import ZtfAlertEncoder
-from broker_plugin.decoding.wire import frame_confluent
+from broker_plugin.avro.framing import frame_confluent
 
 
 def serialise(

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from broker_plugin.avro.fields import non_null
+from broker_plugin.avro.names import named_types
+
 _ZERO = {
     "null": None, "boolean": False, "int": 0, "long": 0, "float": 0.0, "double": 0.0,
     "string": "", "bytes": b"",
@@ -19,31 +22,11 @@ SKIP_RECORDS = frozenset({"ssObject", "ssSource", "MPCORB", "mpc_orbits"})
 
 
 class Filler:
-    """Builds placeholder values, remembering named types met along the way."""
+    """Builds placeholder values; `named` holds the schema's named types (`named_types`)."""
 
     def __init__(self, schema: Mapping[str, Any], optional: bool = False) -> None:
         self.optional = optional
-        self.named: dict[str, Mapping[str, Any]] = {}
-        self._collect(schema, "")
-
-    def _collect(self, t: Any, namespace: str) -> None:
-        if isinstance(t, list):
-            for x in t:
-                self._collect(x, namespace)
-        elif isinstance(t, Mapping):
-            kind = t.get("type")
-            if kind in ("record", "enum", "fixed", "error"):
-                name = t["name"]
-                ns = t.get("namespace", namespace)
-                full = name if "." in name or not ns else f"{ns}.{name}"
-                self.named[full] = t
-                self.named.setdefault(name.rsplit(".", 1)[-1], t)
-                for f in t.get("fields", []):
-                    self._collect(f["type"], full.rpartition(".")[0])
-            elif kind == "array":
-                self._collect(t["items"], namespace)
-            elif kind == "map":
-                self._collect(t["values"], namespace)
+        self.named: dict[str, Mapping[str, Any]] = named_types(schema)
 
     def record(self, type_name: str) -> dict[str, Any]:
         """Placeholder dict for the named record type `type_name` (short or full name)."""
@@ -58,7 +41,7 @@ class Filler:
         if isinstance(t, list):
             if "null" in t and not (self.optional and self._fillable(t)):
                 return None
-            return self.value(next(x for x in t if x != "null"))
+            return self.value(non_null(t))
         kind = t["type"]
         if kind in ("record", "error"):
             return {f["name"]: self.field_value(f) for f in t["fields"]}

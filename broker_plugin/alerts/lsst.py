@@ -35,12 +35,12 @@ from broker_plugin.alerts.variability import (
     rng_for,
     visit_id,
 )
+from broker_plugin.avro.fields import record_name
 from broker_plugin.decoding.photometry import mag_to_njy
 from broker_plugin.decoding.schema_sources import (
     DirectorySchemaSource,
     SchemaSourceError,
     UnknownSchemaError,
-    field_type,
     lsst_schema_id,
 )
 from broker_plugin.lightcurve import LightCurve
@@ -105,8 +105,8 @@ class LsstAlertEncoder:
         self.realistic = realistic
         names = {f["name"] for f in schema["fields"]}
         self.filler = Filler(schema, optional=fill_optional)
-        self.source_type = _record_name(schema, "diaSource")
-        self.object_type = _record_name(schema, "diaObject")
+        self.source_type = record_name(schema, "diaSource")
+        self.object_type = record_name(schema, "diaObject")
         source_fields = {f["name"] for f in self.filler.named[self.source_type]["fields"]}
         if "scienceFlux" not in source_fields:
             raise SchemaSourceError(
@@ -115,7 +115,7 @@ class LsstAlertEncoder:
         self.has_top_id = "diaSourceId" in names
         self.has_alert_id = "alertId" in names
         self._source_template = self.filler.record(self.source_type)
-        self.forced_type = _record_name(schema, "prvDiaForcedSources")
+        self.forced_type = record_name(schema, "prvDiaForcedSources")
         self._variety = {
             name: RecordVariety(self.filler.named[name], _SET_BY_ENCODER)
             for name in (self.source_type, self.forced_type, self.object_type)
@@ -255,15 +255,3 @@ def _merge(curves: Sequence[LightCurve]) -> tuple[np.ndarray, ...]:
 
 def _radec(obj_id: int) -> tuple[float, float]:
     return (obj_id % 360_000) / 1000.0, ((obj_id // 360_000) % 120_000) / 1000.0 - 60.0
-
-
-def _record_name(schema: Mapping[str, Any], field_name: str) -> str | None:
-    """Full name of the record type of a top-level field (None if the schema lacks it)."""
-    try:
-        t = field_type(schema, field_name)
-    except KeyError:
-        return None
-    if isinstance(t, str):
-        return t
-    name, ns = t["name"], t.get("namespace")
-    return name if "." in name or not ns else f"{ns}.{name}"

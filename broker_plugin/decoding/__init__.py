@@ -30,6 +30,7 @@ Photometry rules are in `lsst.py` (LSST: scienceFlux nJy → AB mag; 7.x rejecte
 (apparent magnitude from difference + reference).
 """
 
+from broker_plugin.avro.framing import frame_confluent, split_confluent
 from broker_plugin.decoding.batch import DecodedBatch
 from broker_plugin.decoding.decoder import AlertDecoder, survey_of
 from broker_plugin.decoding.schema_sources import (
@@ -41,7 +42,6 @@ from broker_plugin.decoding.schema_sources import (
     UnknownSchemaError,
     lsst_schema_id,
 )
-from broker_plugin.decoding.wire import frame_confluent, split_confluent
 
 __all__ = [
     "AlertDecoder",

@@ -18,6 +18,8 @@ from typing import Any
 import fastavro
 import numpy as np
 
+from broker_plugin.avro.framing import split_confluent
+from broker_plugin.avro.names import schema_namespace
 from broker_plugin.decoding import compact, lsst, ztf
 from broker_plugin.decoding.batch import BatchBuilder, DecodedBatch
 from broker_plugin.decoding.schema_sources import (
@@ -25,7 +27,7 @@ from broker_plugin.decoding.schema_sources import (
     SchemaSource,
     UnknownSchemaError,
 )
-from broker_plugin.decoding.wire import Framing, WireFormatError, framing_of, split_confluent
+from broker_plugin.decoding.wire import Framing, WireFormatError, framing_of
 from broker_plugin.errors import UserError
 from broker_plugin.rejections import Reason, Rejection
 
@@ -41,7 +43,7 @@ class DecoderConfigError(UserError, ValueError):
 def survey_of(schema: Mapping[str, Any]) -> str | None:
     """Survey of a writer schema from its name/namespace, None if unrecognised."""
     name = str(schema.get("name", ""))
-    namespace = str(schema.get("namespace") or name.rpartition(".")[0])
+    namespace = schema_namespace(schema)
     if namespace.startswith("lsst"):
         return "lsst"
     if namespace.startswith("ztf") or name.startswith("ztf."):

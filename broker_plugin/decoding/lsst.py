@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from broker_plugin.avro import fields
+from broker_plugin.avro.names import named_types, schema_namespace
 from broker_plugin.decoding.photometry import njy_to_mag, usable_flux
 
 #: The diaSource fields the light curve needs (all must exist in the schema).
@@ -31,28 +33,16 @@ class UnsupportedSchemaError(ValueError):
 
 def lsst_version(schema: Mapping[str, Any]) -> tuple[int, int] | None:
     """(major, minor) from the alert schema's namespace (``lsst.v11_1``), None if not LSST."""
-    name = str(schema.get("name", ""))
-    namespace = schema.get("namespace") or (name.rsplit(".", 1)[0] if "." in name else "")
-    match = _NAMESPACE.match(str(namespace))
+    match = _NAMESPACE.match(schema_namespace(schema))
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def record_fields(schema: Mapping[str, Any], field_name: str) -> list[str]:
     """Field names of the record type of `field_name` (unions and arrays unwrapped)."""
-    for f in schema["fields"]:
-        if f["name"] == field_name:
-            return [x["name"] for x in _record_of(f["type"])["fields"]]
-    return []
-
-
-def _record_of(t: Any) -> Mapping[str, Any]:
-    if isinstance(t, list):
-        return _record_of(next(x for x in t if x != "null"))
-    if isinstance(t, Mapping) and t.get("type") == "array":
-        return _record_of(t["items"])
-    if isinstance(t, Mapping) and t.get("type") == "record":
-        return t
-    raise UnsupportedSchemaError(f"expected a record type, got {t!r}")
+    try:
+        return fields.record_fields(schema, field_name, named_types(schema))
+    except fields.SchemaShapeError as exc:
+        raise UnsupportedSchemaError(str(exc)) from None
 
 
 @dataclass(frozen=True)

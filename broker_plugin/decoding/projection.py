@@ -29,16 +29,12 @@ from typing import Any
 import fastavro
 import numpy as np
 
+from broker_plugin.avro.binary import encode_long, read_long, skip
+from broker_plugin.avro.fields import branch_kinds, record_of
+from broker_plugin.avro.names import FIXED_SIZES, LENGTH_PREFIXED, VARINT_KINDS, named_types
+from broker_plugin.avro.vectorised import floats, strings, varint_values
 from broker_plugin.decoding import lsst
-from broker_plugin.decoding.schema_sources import field_type
-from broker_plugin.decoding.walker import (
-    Field,
-    NotWalkable,
-    RecordWalker,
-    floats,
-    strings,
-    varint_values,
-)
+from broker_plugin.decoding.walker import Field, NotWalkable, RecordWalker
 
 #: Fields of each record read into columns (diaSourceId is read for the trigger only).
 COLUMNS = ("midpointMjdTai", "band", "scienceFlux", "scienceFluxErr", "timeWithdrawnMjdTai")
@@ -50,28 +46,6 @@ MIN_MARKER = 4
 
 class Fallback(Exception):  # noqa: N818 — internal control flow, never escapes
     """This alert is not read by the chain (see module doc); fastavro reads it."""
-
-
-def zigzag_varint(value: int) -> bytes:
-    """Avro's encoding of a long."""
-    u = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while u >= 0x80:
-        out.append((u & 0x7F) | 0x80)
-        u >>= 7
-    out.append(u)
-    return bytes(out)
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return (value >> 1) ^ -(value & 1), pos
 
 
 class ChainRecord:
@@ -99,10 +73,10 @@ class ChainRecord:
 
     def marker_bytes(self, object_id: int) -> bytes:
         """How this record type encodes `object_id` in its marker field."""
-        body = zigzag_varint(object_id)
+        body = encode_long(object_id)
         if self.marker.branches is None:
             return body
-        return zigzag_varint(self.marker.branches.index("long")) + body
+        return encode_long(self.marker.branches.index("long")) + body
 
     def walk_prefix(self, buf: bytes, pos: int) -> tuple[int, int | None]:
         """(marker position, diaSourceId or None) walking the prefix of one record in Python."""
@@ -110,31 +84,31 @@ class ChainRecord:
         for f in self.prefix:
             kind = f.kind
             if f.branches is not None:
-                branch, pos = _varint(buf, pos)
+                branch, pos = read_long(buf, pos)
                 if not 0 <= branch < len(f.branches):
                     raise Fallback(f"union branch {branch} of {f.name}")
                 kind = f.branches[branch]
             assert kind is not None
-            if kind in ("int", "long", "enum"):
-                value, pos = _varint(buf, pos)
+            if kind in VARINT_KINDS:
+                value, pos = read_long(buf, pos)
                 if f.name == "diaSourceId":
                     source_id = value
-            elif kind in ("string", "bytes"):
-                n, pos = _varint(buf, pos)
+            elif kind in LENGTH_PREFIXED:
+                n, pos = read_long(buf, pos)
                 pos += n
             elif kind.startswith("fixed:"):
                 pos += int(kind[6:])
             else:
-                pos += {"float": 4, "double": 8, "boolean": 1, "null": 0}[kind]
+                pos += FIXED_SIZES[kind]
         return pos, source_id
 
     def read_marker(self, buf: bytes, pos: int) -> int | None:
         """The marker field's value at `pos` (None when null)."""
         if self.marker.branches is not None:
-            branch, pos = _varint(buf, pos)
+            branch, pos = read_long(buf, pos)
             if self.marker.branches[branch] == "null":
                 return None
-        return _varint(buf, pos)[0]
+        return read_long(buf, pos)[0]
 
     def column(self, arr: np.ndarray, at: np.ndarray | None, name: str) -> np.ndarray:
         """Field `name` of records whose field starts at `at` (float64, NaN = null/absent)."""
@@ -216,16 +190,16 @@ class LsstProjection:
         self.schema = schema
         self.layout = lsst.LsstLayout.of(schema)
         self.include_forced = include_forced and self.layout.has_forced_science_flux
-        self.named = _named_types(schema)
+        self.named = named_types(schema)
         self.fields = schema["fields"]
         names = [f["name"] for f in self.fields]
         self.forced: ChainRecord | None = None
         try:
-            self.source = ChainRecord(field_type(schema, "diaSource", self.named), self.named)
+            self.source = ChainRecord(record_of(schema, "diaSource", self.named), self.named)
             self.arrays = {n: _array_codes(self.fields[names.index(n)]["type"])
                            for n in ("prvDiaSources", "prvDiaForcedSources") if n in names}
             if self.include_forced:
-                self.forced = ChainRecord(field_type(schema, "prvDiaForcedSources", self.named),
+                self.forced = ChainRecord(record_of(schema, "prvDiaForcedSources", self.named),
                                           self.named)
             self.supported = isinstance(self.fields[names.index("diaSource")]["type"], Mapping)
             i_source = names.index("diaSource")
@@ -311,7 +285,7 @@ class LsstProjection:
     def _locate_sources(self, a: _Alert, buf: bytes) -> None:
         pos = a.base
         for f in self._head:
-            pos = _skip(f["type"], buf, pos, self.named)
+            pos = skip(f["type"], buf, pos, self.named)
         pos, a.source_id = self.source.walk_prefix(buf, pos)
         a.object_id = self.source.read_marker(buf, pos)
         if a.object_id is None:
@@ -368,7 +342,7 @@ class LsstProjection:
             if f["name"] == "prvDiaSources":
                 a.pos = self._chain(buf, a, f["name"], a.source, walked)
             else:
-                a.pos = _skip(f["type"], buf, a.pos, self.named)
+                a.pos = skip(f["type"], buf, a.pos, self.named)
             if a.pos > a.end:
                 raise Fallback("alert runs past the end of the payload")
 
@@ -389,7 +363,7 @@ class LsstProjection:
         position after the array; `recs.used` counts the confirmed records.
         """
         null_code, array_code = self.arrays[name]
-        branch, pos = _varint(buf, a.pos)
+        branch, pos = read_long(buf, a.pos)
         if branch == null_code:
             return pos
         if branch != array_code:
@@ -397,12 +371,12 @@ class LsstProjection:
         rec = self.source if recs is a.source else self.forced
         assert rec is not None
         while True:
-            count, pos = _varint(buf, pos)
+            count, pos = read_long(buf, pos)
             if count == 0:
                 return pos
             if count < 0:
                 count = -count
-                _, pos = _varint(buf, pos)  # block size in bytes
+                _, pos = read_long(buf, pos)  # block size in bytes
             k = recs.used
             g = recs.first + k  # batch-wide index of this block's first candidate
             first, _ = rec.walk_prefix(buf, pos)
@@ -500,72 +474,6 @@ def _find_chain(
 def _array_codes(t: Any) -> tuple[int, int]:
     """Branch indexes (null, array) of a ["null", array] field type."""
     if isinstance(t, list):
-        kinds = [x if isinstance(x, str) else x.get("type") for x in t]
+        kinds = branch_kinds(t)
         return kinds.index("null"), kinds.index("array")
     raise NotWalkable("array field is not a union with null")
-
-
-def _named_types(schema: Mapping[str, Any]) -> dict[str, Any]:
-    named: dict[str, Any] = {}
-
-    def walk(t: Any) -> None:
-        if isinstance(t, list):
-            for x in t:
-                walk(x)
-        elif isinstance(t, Mapping):
-            kind = t.get("type")
-            if kind in ("record", "enum", "fixed", "error"):
-                named[t["name"]] = t
-                for f in t.get("fields", []):
-                    walk(f["type"])
-            elif kind == "array":
-                walk(t["items"])
-            elif kind == "map":
-                walk(t["values"])
-
-    walk(schema)
-    return named
-
-
-_FIXED = {"float": 4, "double": 8, "boolean": 1, "null": 0}
-
-
-def _skip(t: Any, buf: bytes, pos: int, named: Mapping[str, Any]) -> int:
-    """Position after a value of any Avro type at `pos` (generic, for the few head fields)."""
-    if isinstance(t, str):
-        if t in _FIXED:
-            return pos + _FIXED[t]
-        if t in ("int", "long", "enum"):
-            while buf[pos] & 0x80:
-                pos += 1
-            return pos + 1
-        if t in ("string", "bytes"):
-            n, pos = _varint(buf, pos)
-            return pos + n
-        return _skip(named[t], buf, pos, named)
-    if isinstance(t, list):
-        branch, pos = _varint(buf, pos)
-        return _skip(t[branch], buf, pos, named)
-    kind = t["type"]
-    if kind in ("record", "error"):
-        for f in t["fields"]:
-            pos = _skip(f["type"], buf, pos, named)
-        return pos
-    if kind == "enum":
-        return _skip("int", buf, pos, named)
-    if kind == "fixed":
-        return pos + int(t["size"])
-    if kind in ("array", "map"):
-        while True:
-            count, pos = _varint(buf, pos)
-            if count == 0:
-                return pos
-            if count < 0:
-                size, pos = _varint(buf, pos)
-                pos += size
-                continue
-            for _ in range(count):
-                if kind == "map":
-                    pos = _skip("string", buf, pos, named)
-                pos = _skip(t["items"] if kind == "array" else t["values"], buf, pos, named)
-    return _skip(kind, buf, pos, named)

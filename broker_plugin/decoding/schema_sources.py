@@ -17,12 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-import fastavro
-from fastavro.schema import load_schema
-
+from broker_plugin.avro.names import Schema, load_file, parse
 from broker_plugin.errors import UserError
-
-Schema = dict[str, Any]
 
 #: Directory file names like lsst.v11_1.alert.avsc carry the LSST version.
 _LSST_FILE = re.compile(r"^lsst\.v(\d+)_(\d+)\.alert\.avsc$")
@@ -47,38 +43,6 @@ class SchemaSource(Protocol):
 def lsst_schema_id(major: int, minor: int) -> int:
     """The LSST convention for schema ids: major*100 + minor (11.1 → 1101)."""
     return int(major) * 100 + int(minor)
-
-
-def field_type(
-    schema: Mapping[str, Any], field_name: str, named: Mapping[str, Any] | None = None
-) -> Any:
-    """The type behind a top-level field, with the null branch of unions and arrays unwrapped.
-
-    A type given by name is resolved through `named` when it is given (KeyError if unknown),
-    else returned as the name. KeyError when the schema has no such field.
-    """
-    for f in schema["fields"]:
-        if f["name"] == field_name:
-            t = f["type"]
-            while True:
-                if isinstance(t, list):
-                    t = next(x for x in t if x != "null")
-                elif isinstance(t, str):
-                    if named is None:
-                        return t
-                    t = named[t]
-                elif t.get("type") == "array":
-                    t = t["items"]
-                else:
-                    return t
-    raise KeyError(field_name)
-
-
-def parse(schema: Mapping[str, Any] | str) -> Schema:
-    """A fastavro-parsed schema from a dict or a JSON string."""
-    if isinstance(schema, str):
-        schema = json.loads(schema)
-    return fastavro.parse_schema(dict(schema))
 
 
 class FixedSchema:
@@ -140,7 +104,7 @@ class DirectorySchemaSource:
                 f"schema id {schema_id} not in {self.path} (has {self.ids[:20]})"
             )
         try:
-            schema = load_schema(str(file))
+            schema = load_file(file)
         except Exception as exc:  # fastavro raises several types for bad files
             raise SchemaSourceError(
                 f"{file}: not a valid Avro schema ({exc}); fix or remove the file"

@@ -3,19 +3,18 @@
 Confluent wire format: magic byte 0, a 4-byte big-endian schema id, then the schemaless Avro
 body. Avro object container files start with ``Obj\\x01`` (ZTF publishes one alert per
 container). Anything else is taken as schemaless Avro, readable only with a configured schema.
+The bytes of both framings (header, magic, `frame_confluent`, `split_confluent`) are
+`broker_plugin.avro.framing`'s; this module decides which one a payload uses.
 """
 
 from __future__ import annotations
 
-import struct
 from enum import Enum
 
+from broker_plugin.avro.framing import CONTAINER_MAGIC, HEADER_SIZE, MAGIC_BYTE, WireFormatError
 from broker_plugin.rejections import Reason
 
-MAGIC_BYTE = 0
-CONTAINER_MAGIC = b"Obj\x01"
-_HEADER = struct.Struct(">BI")
-HEADER_SIZE = _HEADER.size  # 5
+__all__ = ["Framing", "WireFormatError", "framing_of"]
 
 
 class Framing(Enum):
@@ -24,14 +23,6 @@ class Framing(Enum):
     CONFLUENT = "confluent"
     CONTAINER = "container"
     SCHEMALESS = "schemaless"
-
-
-class WireFormatError(ValueError):
-    """A payload whose framing is broken (carries a reason code for the dead-letter topic)."""
-
-    def __init__(self, reason: Reason, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 def framing_of(payload: bytes, *, schemaless_allowed: bool) -> Framing:
@@ -57,22 +48,3 @@ def framing_of(payload: bytes, *, schemaless_allowed: bool) -> Framing:
         f"first byte is {payload[0]:#04x}, expected 0x00 (Confluent wire format) or an Avro "
         "container ('Obj\\x01'); configure a fixed schema for schemaless Avro",
     )
-
-
-def split_confluent(payload: bytes) -> tuple[int, memoryview]:
-    """(schema id, Avro body) of a Confluent wire-format payload."""
-    if len(payload) < HEADER_SIZE:
-        raise WireFormatError(
-            Reason.TRUNCATED, f"message of {len(payload)} bytes is shorter than the 5-byte header"
-        )
-    magic, schema_id = _HEADER.unpack_from(payload, 0)
-    if magic != MAGIC_BYTE:
-        raise WireFormatError(Reason.BAD_MAGIC, f"magic byte is {magic:#04x}, expected 0x00")
-    return schema_id, memoryview(payload)[HEADER_SIZE:]
-
-
-def frame_confluent(schema_id: int, body: bytes) -> bytes:
-    """Confluent wire format: magic 0, big-endian schema id, body."""
-    if not 0 <= schema_id < 2**32:
-        raise ValueError(f"schema id {schema_id} does not fit 4 unsigned bytes")
-    return _HEADER.pack(MAGIC_BYTE, schema_id) + bytes(body)

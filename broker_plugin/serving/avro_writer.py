@@ -20,24 +20,13 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from broker_plugin.avro.binary import branch_byte, write_bytes, write_long
+from broker_plugin.avro.fields import branch_kinds
+from broker_plugin.avro.names import fullname, lookup, named_types, namespace_of
+
 
 class UnsupportedSchema(ValueError):  # noqa: N818 — a reason to fall back, not a failure
     """A schema construct the compiled writer does not cover."""
-
-
-def write_long(out: bytearray, n: int) -> None:
-    """Append Avro's zig-zag varint encoding of `n`."""
-    n = (n << 1) ^ (n >> 63)
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-
-
-def write_bytes(out: bytearray, b: bytes) -> None:
-    """Append length-prefixed bytes."""
-    write_long(out, len(b))
-    out += b
 
 
 _GLOBALS: dict[str, Any] = {
@@ -49,10 +38,10 @@ _GLOBALS: dict[str, Any] = {
 
 
 class _Compiler:
-    def __init__(self) -> None:
+    def __init__(self, schema: Mapping[str, Any]) -> None:
         self.lines: list[str] = []
-        self.named: dict[str, Any] = {}
-        self.open: set[str] = set()  # records being compiled (a reference to one: recursion)
+        self.named = named_types(schema)
+        self.open: set[int] = set()  # ids of records being compiled (a reference: recursion)
         self.namespace = ""  # enclosing namespace, for names without a dot
         self.counter = 0
         self.consts: dict[str, Any] = {}
@@ -64,35 +53,25 @@ class _Compiler:
     def emit(self, depth: int, line: str) -> None:
         self.lines.append("    " * depth + line)
 
-    def define(self, t: Mapping[str, Any]) -> list[str]:
-        """Register a named type under its full name (and its short name); return both."""
-        name = str(t.get("name", ""))
-        namespace = t.get("namespace", self.namespace)
-        full = name if "." in name or not namespace else f"{namespace}.{name}"
-        names = [full, name.rpartition(".")[2]]
-        for n in names:
-            self.named[n] = dict(t)
-        return names
-
     def value(self, t: Any, expr: str, depth: int) -> None:
         """Code that appends the encoding of `expr` (a Python expression) of type `t`."""
         if isinstance(t, str):
-            full = t if "." in t or not self.namespace else f"{self.namespace}.{t}"
-            for name in (full, t):
-                if name in self.open:
-                    raise UnsupportedSchema(f"recursive type {t}")
-                if name in self.named:
-                    return self.value(self.named[name], expr, depth)
-            return self.primitive(t, expr, depth)
+            found = lookup(t, self.named, self.namespace)
+            if found is None:
+                return self.primitive(t, expr, depth)
+            if id(found[1]) in self.open:
+                raise UnsupportedSchema(f"recursive type {t}")
+            return self.value(found[1], expr, depth)
         if isinstance(t, list):
             return self.union(t, expr, depth)
         if not isinstance(t, Mapping):
             raise UnsupportedSchema(repr(t)[:60])
         kind = t.get("type")
         if kind == "record":
-            names, outer = self.define(t), self.namespace
-            self.namespace = names[0].rpartition(".")[0]
-            self.open.update(names)
+            outer = self.namespace
+            self.namespace = namespace_of(fullname(str(t.get("name", "")),
+                                                   t.get("namespace", outer)))
+            self.open.add(id(t))
             rec = self.var()
             self.emit(depth, f"{rec} = {expr}")
             for f in t["fields"]:
@@ -104,11 +83,10 @@ class _Compiler:
                 else:
                     field = f"{rec}[{f['name']!r}]"
                 self.value(f["type"], field, depth)
-            self.open.difference_update(names)
+            self.open.discard(id(t))
             self.namespace = outer
             return None
         if kind == "enum":
-            self.define(t)
             symbols = {s: i for i, s in enumerate(t["symbols"])}
             const = f"enum{self.counter}"
             self.counter += 1
@@ -134,7 +112,8 @@ class _Compiler:
         raise UnsupportedSchema(f"type {kind!r}")
 
     def long(self, expr: str, depth: int) -> None:
-        """A varint, inlined for 0..63 (one byte: counts, lengths, small ids)."""
+        """A varint, inlined for 0..63 (one byte, the zig-zag of n is n << 1: counts, lengths,
+        small ids); `write_long` for the rest."""
         n = self.var()
         self.emit(depth, f"{n} = {expr}")
         self.emit(depth, f"if 0 <= {n} < 64:")
@@ -166,7 +145,7 @@ class _Compiler:
         raise UnsupportedSchema(f"type {t!r}")
 
     def union(self, branches: list[Any], expr: str, depth: int) -> None:
-        kinds = [b if isinstance(b, str) else b.get("type") for b in branches]
+        kinds = branch_kinds(branches)
         if len(branches) != 2 or "null" not in kinds:
             raise UnsupportedSchema("only unions of null and one type are compiled")
         null = kinds.index("null")
@@ -174,16 +153,16 @@ class _Compiler:
         value = self.var()
         self.emit(depth, f"{value} = {expr}")
         self.emit(depth, f"if {value} is None:")
-        self.emit(depth + 1, f"out.append({2 * null})")
+        self.emit(depth + 1, f"out.append({branch_byte(null)})")
         self.emit(depth, "else:")
-        self.emit(depth + 1, f"out.append({2 * other})")
+        self.emit(depth + 1, f"out.append({branch_byte(other)})")
         self.value(branches[other], value, depth + 1)
 
 
 def compile_writer(schema: Mapping[str, Any]) -> Callable[[bytearray, Any], None]:
     """`write(out, record)`: append the schemaless Avro encoding of `record` to `out`."""
-    compiler = _Compiler()
-    compiler.value(dict(schema), "record", 1)
+    compiler = _Compiler(schema)
+    compiler.value(schema, "record", 1)
     source = "def write(out, record):\n" + "\n".join(compiler.lines) + "\n"
     namespace = {**_GLOBALS, **compiler.consts}
     exec(compile(source, f"<avro writer {schema.get('name', '')}>", "exec"), namespace)

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from broker_plugin import schemas
+from broker_plugin.avro import schema_files
 from broker_plugin.rejections import Reason, Rejection
 from broker_plugin.serving.output import OutputSerializer
 from broker_plugin.serving.pipeline import AlertPipeline, BatchOutcome
@@ -84,7 +84,7 @@ def package_version() -> str:
 
 def elasticc_schema() -> dict[str, Any]:
     """The brokerClassification schema as JSON (unparsed: for the writer and the registry)."""
-    return schemas.raw(schemas.ELASTICC)
+    return schema_files.raw(schema_files.ELASTICC)
 
 
 def source_id(alert_id: Any) -> int | None:

@@ -3,7 +3,8 @@
 `avro` (default): the record is written against our classification schema (schemas/) by a
 writer compiled for it (`avro_writer`: fastavro's bytes, several times faster; fastavro's
 schemaless writer for schemas it does not cover), framed as magic byte 0 + 4-byte
-big-endian schema id + body, so any Confluent-aware consumer decodes it. The schema id is the
+big-endian schema id + body (`broker_plugin.avro.framing`), so any Confluent-aware consumer
+decodes it. The schema id is the
 one the registry assigns when `--schema-registry-url` is given (subject
 `<output-topic>-value`), otherwise the schema's own documented id. `json`: UTF-8 JSON, for
 humans and quick tools. Every record carries a `content-type` header naming which.
@@ -13,19 +14,13 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 from typing import Any
 
 import fastavro
 
+from broker_plugin.avro.framing import confluent_header, frame_confluent, split_confluent
+from broker_plugin.avro.names import fullname, parse
 from broker_plugin.serving.avro_writer import UnsupportedSchema, compile_writer
-
-MAGIC = b"\x00"
-
-
-def frame(schema_id: int, body: bytes) -> bytes:
-    """Confluent wire format: magic byte 0, 4-byte big-endian schema id, then the body."""
-    return MAGIC + struct.pack(">I", schema_id) + body
 
 
 class OutputSerializer:
@@ -39,14 +34,14 @@ class OutputSerializer:
         if fmt == "avro":
             if schema is None:
                 raise ValueError("avro output needs the classification schema")
-            self._parsed = fastavro.parse_schema(schema)
-            self._prefix = frame(schema_id, b"")
+            self._parsed = parse(schema)
+            self._prefix = confluent_header(schema_id)
             try:
                 self._write: Any = compile_writer(schema)
             except UnsupportedSchema:
                 self._write = None
-            name = schema.get("namespace", "") + "." + schema.get("name", "")
-            kind = f"application/vnd.confluent.avro; schema={name.strip('.')}"
+            name = fullname(str(schema.get("name", "")), schema.get("namespace"))
+            kind = f"application/vnd.confluent.avro; schema={name}"
             self.headers = [("content-type", kind.encode())]
         else:
             self._parsed = None
@@ -61,12 +56,11 @@ class OutputSerializer:
             return bytes(out)
         buffer = io.BytesIO()
         fastavro.schemaless_writer(buffer, self._parsed, record)
-        return frame(self.schema_id, buffer.getvalue())
+        return frame_confluent(self.schema_id, buffer.getvalue())
 
     def deserialize(self, data: bytes) -> dict[str, Any]:
         """The inverse (tests and tools): a record dict from bytes this serializer wrote."""
         if self._parsed is None:
             return json.loads(data)
-        if data[:1] != MAGIC:
-            raise ValueError("not Confluent wire format (magic byte is not 0)")
-        return fastavro.schemaless_reader(io.BytesIO(data[5:]), self._parsed, None)
+        _, body = split_confluent(data)  # WireFormatError (a ValueError) if not
+        return fastavro.schemaless_reader(io.BytesIO(body), self._parsed, None)
