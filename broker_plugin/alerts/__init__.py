@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 
@@ -28,7 +28,7 @@ def serialise(
 ) -> bytes:
     """Schemaless Avro body of `record`, framed in the Confluent wire format if `schema_id`."""
     buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, schema, record)
+    fastavro.schemaless_writer(buf, cast(dict[str, Any], schema), record)
     body = buf.getvalue()
     return body if schema_id is None else frame_confluent(schema_id, body)
 
@@ -36,7 +36,7 @@ def serialise(
 def container(schema: Mapping[str, Any], records: list[Mapping[str, Any]]) -> bytes:
     """An Avro object container file holding `records` (ZTF's framing)."""
     buf = io.BytesIO()
-    fastavro.writer(buf, schema, records)
+    fastavro.writer(buf, cast(dict[str, Any], schema), records)
     return buf.getvalue()
 
 

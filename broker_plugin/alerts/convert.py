@@ -22,7 +22,8 @@ class RecordConverter:
         self.filler = Filler(target)
 
     def __call__(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        return self._adapt(record, self.target)
+        converted: dict[str, Any] = self._adapt(record, self.target)
+        return converted
 
     def _adapt(self, value: Any, t: Any) -> Any:
         """`value` (read with the old schema) as a valid value of type `t` of the new one."""

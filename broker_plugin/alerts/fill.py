@@ -30,7 +30,8 @@ class Filler:
 
     def record(self, type_name: str) -> dict[str, Any]:
         """Placeholder dict for the named record type `type_name` (short or full name)."""
-        return self.value(self.named[type_name])
+        record: dict[str, Any] = self.value(self.named[type_name])
+        return record
 
     def value(self, t: Any) -> Any:
         """A valid value of Avro type `t`."""

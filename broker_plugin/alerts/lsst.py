@@ -74,7 +74,8 @@ def parse_version(version: str) -> tuple[int, int]:
     return major, minor
 
 
-def load_lsst_schema(version: str = "11.1", schema_dir: str | Path | None = None) -> dict:
+def load_lsst_schema(version: str = "11.1", schema_dir: str | Path | None = None
+                     ) -> dict[str, Any]:
     """Parsed LSST alert schema `version` from `schema_dir` or the installed lsst-alert-packet."""
     major, minor = parse_version(version)
     if schema_dir is None:
@@ -105,7 +106,10 @@ class LsstAlertEncoder:
         self.realistic = realistic
         names = {f["name"] for f in schema["fields"]}
         self.filler = Filler(schema, optional=fill_optional)
-        self.source_type = record_name(schema, "diaSource")
+        source_type = record_name(schema, "diaSource")
+        if source_type is None:
+            raise SchemaSourceError("this schema has no diaSource record: not an LSST alert")
+        self.source_type: str = source_type
         self.object_type = record_name(schema, "diaObject")
         source_fields = {f["name"] for f in self.filler.named[self.source_type]["fields"]}
         if "scienceFlux" not in source_fields:
@@ -149,7 +153,7 @@ class LsstAlertEncoder:
                          template, rng)
             for i in range(time.size)
         ]
-        alert = self.filler.value(self.schema)
+        alert: dict[str, Any] = self.filler.value(self.schema)
         trigger = sources[-1]
         if self.has_top_id:
             alert["diaSourceId"] = trigger["diaSourceId"]

@@ -32,7 +32,7 @@ class ZtfAlertEncoder:
 
     def encode(self, curves: Sequence[LightCurve], *, upto: int | None = None) -> dict[str, Any]:
         """The alert for the first `upto` points (time order) of one object (bands g, r, i)."""
-        bad = sorted({c.band for c in curves if c.band not in FID})
+        bad = sorted({str(c.band) for c in curves if c.band not in FID})
         if bad:
             raise ValueError(f"ZTF has bands g, r, i only; cannot encode bands {bad}")
         band, time, mag, err = _merge(curves)
@@ -58,7 +58,7 @@ class ZtfAlertEncoder:
                 magnr=float(magnr[i]), sigmagnr=0.0, diffmaglim=21.0,
             )
             rows.append({k: v for k, v in cand.items()})
-        alert = self.filler.value(self.schema)
+        alert: dict[str, Any] = self.filler.value(self.schema)
         alert.update(
             schemavsn="3.3", publisher="selfreg-varstars", objectId=str(name),
             candid=rows[-1]["candid"], candidate=rows[-1], prv_candidates=rows[:-1],

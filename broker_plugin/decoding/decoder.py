@@ -13,7 +13,7 @@ import io
 import logging
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 import numpy as np
@@ -95,7 +95,7 @@ class AlertDecoder:
         LSST bodies for the projection decoder are set aside and decoded together per schema
         (its numpy walks cost per batch, not per alert); results keep the input order.
         """
-        results: list[list[tuple] | Rejection] = [[] for _ in payloads]
+        results: list[list[tuple[Any, ...]] | Rejection] = [[] for _ in payloads]
         deferred: dict[int, tuple[Any, list[tuple[int, int | None, memoryview]]]] = {}
         for index, payload in enumerate(payloads):
             schema_id: int | None = None
@@ -151,19 +151,19 @@ class AlertDecoder:
             )
         return found
 
-    def _decode_container(self, payload: bytes) -> list[tuple]:
+    def _decode_container(self, payload: bytes) -> list[tuple[Any, ...]]:
         reader = fastavro.reader(io.BytesIO(payload))
-        schema = reader.writer_schema
+        schema = cast(dict[str, Any], reader.writer_schema)
         survey = self._survey_for(schema)
         extract = self._extractor(survey, schema)
         return [(None, survey, extract(record)) for record in reader]
 
     def _decode_body(
         self, schema_id: int | None, survey: str, schema: Mapping[str, Any], body: memoryview
-    ) -> tuple:
+    ) -> tuple[Any, ...]:
         extract = self._extractor(survey, schema)  # rejects unsupported schemas first
-        record = fastavro.schemaless_reader(io.BytesIO(body), schema, None)
-        return schema_id, survey, extract(record)
+        record = fastavro.schemaless_reader(io.BytesIO(body), cast(dict[str, Any], schema), None)
+        return schema_id, survey, extract(cast(Mapping[str, Any], record))
 
     def _plan(self, schema: Mapping[str, Any]) -> Any:
         from broker_plugin.decoding.projection import LsstProjection
@@ -175,7 +175,8 @@ class AlertDecoder:
             self._plans[key] = plan
         return plan
 
-    def _extractor(self, survey: str, schema: Mapping[str, Any]) -> Callable[[Any], tuple]:
+    def _extractor(self, survey: str, schema: Mapping[str, Any]
+                   ) -> Callable[[Any], tuple[Any, ...]]:
         if survey == "lsst":
             key = id(schema)
             layout = self._layouts.get(key)
@@ -188,7 +189,7 @@ class AlertDecoder:
 
     @staticmethod
     def _add(
-        index: int, schema_id: int | None, survey: str, decoded: tuple, out: BatchBuilder
+        index: int, schema_id: int | None, survey: str, decoded: tuple[Any, ...], out: BatchBuilder
     ) -> None:
         alert_id, object_id, alert_mjd, (band, time, mag, err) = decoded
         if object_id is None:

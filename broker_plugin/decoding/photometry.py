@@ -30,7 +30,8 @@ def mag_to_njy(mag: np.ndarray, err: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def usable_flux(flux: np.ndarray, flux_err: np.ndarray) -> np.ndarray:
     """Mask of points with a finite positive flux and a finite non-negative error."""
     with np.errstate(invalid="ignore"):
-        return np.isfinite(flux) & (flux > 0) & np.isfinite(flux_err) & (flux_err >= 0)
+        return np.asarray(
+            np.isfinite(flux) & (flux > 0) & np.isfinite(flux_err) & (flux_err >= 0), bool)
 
 
 def ztf_dc_magnitude(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import io
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 import numpy as np
@@ -231,16 +231,16 @@ class LsstProjection:
             fields.append(renamed)
         return RecordWalker(fields, ["source.diaSourceId"])
 
-    def decode(self, body: bytes | memoryview) -> tuple:
+    def decode(self, body: bytes | memoryview) -> tuple[Any, ...]:
         """Photometry of one alert body (same result as `lsst.points_from_dict`)."""
         result = self.decode_many([body])[0]
         if isinstance(result, Exception):
             raise result
         return result
 
-    def decode_many(self, bodies: list[bytes | memoryview]) -> list[tuple | Exception]:
+    def decode_many(self, bodies: list[bytes | memoryview]) -> list[tuple[Any, ...] | Exception]:
         """Photometry of each body, or the exception fastavro raised on it (batch at once)."""
-        out: list[tuple | Exception | None] = [None] * len(bodies)
+        out: list[tuple[Any, ...] | Exception | None] = [None] * len(bodies)
         if self.supported and bodies:
             buf = b"".join(bodies)
             arr = np.frombuffer(buf, dtype=np.uint8)
@@ -265,8 +265,10 @@ class LsstProjection:
             if out[i] is None:
                 self.fallbacks += 1
                 try:
-                    record = fastavro.schemaless_reader(io.BytesIO(body), self.schema, None)
-                    out[i] = lsst.points_from_dict(record, self.layout, self.include_forced)
+                    record = fastavro.schemaless_reader(io.BytesIO(body), _schema(self.schema),
+                                                        None)
+                    out[i] = lsst.points_from_dict(cast(Mapping[str, Any], record), self.layout,
+                                                   self.include_forced)
                 except Exception as exc:  # reported by the caller as an Avro error
                     out[i] = exc
         return out  # type: ignore[return-value]
@@ -392,7 +394,7 @@ class LsstProjection:
 
     def _points(
         self, arr: np.ndarray, alerts: list[_Alert], src: _Walked, fwalk: _Walked | None
-    ) -> list[tuple | None]:
+    ) -> list[tuple[Any, ...] | None]:
         """Columns of every confirmed record in one go, cleaned in one go, split per alert.
 
         Rows are put in per-alert order (the trigger, prvDiaSources, then forced sources),
@@ -418,7 +420,7 @@ class LsstProjection:
             owner, band, time, flux, flux_err, withdrawn, forced)
         bounds = np.searchsorted(owner[keep], np.arange(n_ok + 1)).tolist()
         mjds = alert_mjd.tolist()
-        out: list[tuple | None] = []
+        out: list[tuple[Any, ...] | None] = []
         j = 0
         for a in alerts:
             if a.error is not None:
@@ -477,3 +479,8 @@ def _array_codes(t: Any) -> tuple[int, int]:
         kinds = branch_kinds(t)
         return kinds.index("null"), kinds.index("array")
     raise NotWalkable("array field is not a union with null")
+
+
+def _schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A parsed schema as fastavro's signatures type it (it is a dict already)."""
+    return cast(dict[str, Any], schema)

@@ -76,7 +76,8 @@ class DirectorySchemaSource:
         for file in sorted(self.path.rglob("*.avsc")):
             match = _LSST_FILE.match(file.name)
             if match:
-                self._files.setdefault(lsst_schema_id(*match.groups()), file)
+                major, minor = (int(part) for part in match.groups())
+                self._files.setdefault(lsst_schema_id(major, minor), file)
             elif file.stem.isdigit():
                 self._files[int(file.stem)] = file
         self._cache: dict[int, Schema] = {}
@@ -170,7 +171,7 @@ class RegistrySchemaSource:
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                     body = json.loads(response.read())
-                return body["schema"]
+                return str(body["schema"])
             except urllib.error.HTTPError as exc:
                 if exc.code == 404:
                     raise UnknownSchemaError(

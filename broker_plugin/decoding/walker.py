@@ -68,7 +68,7 @@ class RecordWalker:
     def __init__(self, fields: Iterable[Field], wanted: Iterable[str] = ()) -> None:
         self.fields = list(fields)
         wanted = set(wanted)
-        ops: list[tuple] = []
+        ops: list[tuple[Any, ...]] = []
         for f in self.fields:
             if f.name in wanted:
                 ops.append((MARK, f.name))

@@ -166,4 +166,5 @@ def compile_writer(schema: Mapping[str, Any]) -> Callable[[bytearray, Any], None
     source = "def write(out, record):\n" + "\n".join(compiler.lines) + "\n"
     namespace = {**_GLOBALS, **compiler.consts}
     exec(compile(source, f"<avro writer {schema.get('name', '')}>", "exec"), namespace)
-    return namespace["write"]
+    write: Callable[[bytearray, Any], None] = namespace["write"]
+    return write

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 
@@ -31,6 +31,7 @@ class OutputSerializer:
     ) -> None:
         self.format = fmt
         self.schema_id = schema_id
+        self._parsed: dict[str, Any] | None
         if fmt == "avro":
             if schema is None:
                 raise ValueError("avro output needs the classification schema")
@@ -61,6 +62,7 @@ class OutputSerializer:
     def deserialize(self, data: bytes) -> dict[str, Any]:
         """The inverse (tests and tools): a record dict from bytes this serializer wrote."""
         if self._parsed is None:
-            return json.loads(data)
+            return cast(dict[str, Any], json.loads(data))
         _, body = split_confluent(data)  # WireFormatError (a ValueError) if not
-        return fastavro.schemaless_reader(io.BytesIO(body), self._parsed, None)
+        return cast(dict[str, Any], fastavro.schemaless_reader(io.BytesIO(body), self._parsed,
+                                                                None))
