@@ -14,14 +14,18 @@ Needs lsst-alert-packet for the schema.
 from __future__ import annotations
 
 import argparse
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from broker_plugin.alerts import LsstAlertEncoder, load_lsst_schema, serialise
 from broker_plugin.decoding import AlertDecoder
 from broker_plugin.decoding.schema_sources import SchemaSource
 from broker_plugin.lightcurve import LightCurve
+from devtools.cpu_rate import cpu_rate
 
 
 class _OneSchema:
@@ -50,19 +54,6 @@ def _payloads(
     return out
 
 
-def _rate(decoder: AlertDecoder, payloads: list[bytes], batch: int, seconds: float) -> float:
-    decoder.decode_batch(payloads[:2])  # warm caches (templates, schema)
-    done, start = 0, time.process_time()  # CPU seconds: per core, robust to a shared box
-    while True:
-        for i in range(0, len(payloads), batch):
-            chunk = payloads[i:i + batch]
-            decoder.decode_batch(chunk)
-            done += len(chunk)
-            elapsed = time.process_time() - start
-            if elapsed >= seconds:
-                return done / elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=200)
@@ -77,9 +68,10 @@ def main() -> None:
     for points in (30, 300, 1000):
         for mode in ("friendly", "realistic"):
             payloads = _payloads(schema, points, args.alerts, realistic=mode == "realistic")
-            base = _rate(AlertDecoder(source, fast=False), payloads, args.batch, args.seconds)
+            base = cpu_rate(AlertDecoder(source, fast=False).decode_batch, payloads, args.batch,
+                            args.seconds)
             ours = AlertDecoder(source)
-            fast = _rate(ours, payloads, args.batch, args.seconds)
+            fast = cpu_rate(ours.decode_batch, payloads, args.batch, args.seconds)
             fallbacks = sum(p.fallbacks for p in ours._plans.values())
             size = int(np.mean([len(p) for p in payloads]))
             print(f"{mode:>9} {points:>7} {size:>12} {base:>13.1f} {fast:>10.1f} "

@@ -16,7 +16,6 @@ import argparse
 import io
 import json
 import sys
-import time
 from pathlib import Path
 
 import fastavro
@@ -27,21 +26,9 @@ sys.path.insert(0, str(ROOT))
 from broker_plugin.alerts import load_lsst_schema, serialise  # noqa: E402
 from broker_plugin.alerts.convert import RecordConverter  # noqa: E402
 from broker_plugin.decoding import AlertDecoder, DirectorySchemaSource  # noqa: E402
+from devtools.cpu_rate import cpu_rate  # noqa: E402
 
 FOLDERS = ("lsst_alerts_real/wire_v10_0_fink_client", "lsst_alerts_real/wire_v10_0_fink_filters")
-
-
-def _rate(decode, payloads: list[bytes], batch: int, seconds: float) -> float:
-    decode(payloads[:2])
-    done, start = 0, time.process_time()
-    while True:
-        for i in range(0, len(payloads), batch):
-            chunk = payloads[i:i + batch]
-            decode(chunk)
-            done += len(chunk)
-            elapsed = time.process_time() - start
-            if elapsed >= seconds:
-                return done / elapsed
 
 
 def main() -> None:
@@ -77,9 +64,9 @@ def main() -> None:
         for subset, index in (("all 34", range(len(payloads))), ("5 long", long_history)):
             chosen = [payloads[i] for i in index]
             filled = (chosen * (1 + 2 * args.batch // len(chosen)))[: 2 * args.batch]
-            base = _rate(fastavro_all, filled, args.batch, args.seconds)
+            base = cpu_rate(fastavro_all, filled, args.batch, args.seconds)
             ours_decoder = AlertDecoder(source)
-            ours = _rate(ours_decoder.decode_batch, filled, args.batch, args.seconds)
+            ours = cpu_rate(ours_decoder.decode_batch, filled, args.batch, args.seconds)
             size = sum(map(len, filled)) / len(filled)
             rows.append({"schema": version, "alerts": subset, "bytes_per_alert": round(size),
                          "fastavro_alerts_per_s": round(base, 1),

@@ -125,6 +125,7 @@ def drain(
         dlq_topic=outs["dlq"],
         group_id=unique("bench"),
         model_dir=Path("-"),
+        survey="auto",  # the pipeline is built here, with its own schema source
         max_messages=n,
         batch_size=DEFAULT_BATCH_SIZE,
         batch_wait_ms=100,

@@ -10,11 +10,10 @@ from pathlib import Path
 import fastavro
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from broker_plugin.alerts import container, encode_compact
 from broker_plugin.avro import schema_files as schemas
-from broker_plugin.serving.config import ConfigError, ServingConfig
+from broker_plugin.serving.config import ConfigError
 from broker_plugin.serving.elasticc import (
     NOT_CLASSIFIED,
     OTHER_PERIODIC,
@@ -237,18 +236,7 @@ def test_pipeline_dead_letters_text_ids_and_keeps_the_rest(model_dir: Path) -> N
     assert not clean.rejected and len(clean.classified) == 2
 
 
-def _config(**changes: object) -> ServingConfig:
-    base: dict[str, object] = {
-        "bootstrap_servers": "localhost:9092",
-        "input_topics": ["alerts"],
-        "output_topic": "out",
-        "dlq_topic": "dlq",
-        "group_id": "g",
-        "model_dir": Path("run"),
-        "schema_dir": Path("schemas"),
-    }
-    base.update(changes)
-    return ServingConfig(**base)  # type: ignore[arg-type]
+from tests.run_config import serving_config as _config  # noqa: E402
 
 
 def test_config_accepts_elasticc_and_builds_its_serializer() -> None:
@@ -266,41 +254,14 @@ def test_config_accepts_elasticc_and_builds_its_serializer() -> None:
 
 
 def test_cli_run_accepts_output_format_elasticc(model_dir: Path, monkeypatch) -> None:
-    """`broker-plugin run --output-format elasticc` (and the env var) reach the config."""
-    import broker_plugin.cli as cli
+    """`broker-plugin run --output-format elasticc` (and the env var) reach the config; an
+    unknown format is a ConfigError naming the option."""
+    from tests.run_config import config_built_by_run
 
-    built: list[ServingConfig] = []
-
-    class StopError(Exception):
-        pass
-
-    def fake_make_pipeline(*a: object, **k: object) -> None:
-        raise StopError
-
-    monkeypatch.setattr("broker_plugin.serving.service.make_pipeline", fake_make_pipeline)
-    original = ServingConfig.__post_init__
-
-    def spy(self: ServingConfig) -> None:
-        original(self)
-        built.append(self)
-
-    monkeypatch.setattr(ServingConfig, "__post_init__", spy)
-    env = {
-        "BROKER_PLUGIN_BOOTSTRAP_SERVERS": "x:1",
-        "BROKER_PLUGIN_INPUT_TOPIC": "a",
-        "BROKER_PLUGIN_OUTPUT_TOPIC": "b",
-        "BROKER_PLUGIN_DLQ_TOPIC": "c",
-        "BROKER_PLUGIN_GROUP_ID": "g",
-        "BROKER_PLUGIN_MODEL": str(model_dir),
-        "BROKER_PLUGIN_SCHEMA_DIR": str(model_dir),
-    }
-    for args, extra in (
-        (["--output-format", "elasticc"], {}),
-        ([], {"BROKER_PLUGIN_OUTPUT_FORMAT": "elasticc"}),
-    ):
-        result = CliRunner().invoke(cli.app, ["run", *args], env={**env, **extra})
-        assert isinstance(result.exception, StopError), result.output
-        assert built.pop().output_format == "elasticc"
-    result = CliRunner().invoke(cli.app, ["run", "--output-format", "votable"], env=env)
-    assert isinstance(result.exception, ConfigError)
-    assert "--output-format" in str(result.exception)
+    schema = {"BROKER_PLUGIN_SCHEMA_DIR": str(model_dir), "BROKER_PLUGIN_SURVEY": "lsst"}
+    flag = config_built_by_run(model_dir, monkeypatch, ["--output-format", "elasticc"], schema)
+    env = config_built_by_run(model_dir, monkeypatch, [],
+                              {**schema, "BROKER_PLUGIN_OUTPUT_FORMAT": "elasticc"})
+    assert flag.output_format == env.output_format == "elasticc"
+    with pytest.raises(ConfigError, match="--output-format"):
+        config_built_by_run(model_dir, monkeypatch, ["--output-format", "votable"], schema)

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from confluent_kafka import KafkaError
-from typer.testing import CliRunner
 
 from broker_plugin.model_card import ModelCardError
 from broker_plugin.serving.classifier import Classifier
@@ -25,25 +24,13 @@ from broker_plugin.serving.dlq import dead_letter_headers, read_dead_letter_head
 from broker_plugin.serving.kafka_errors import is_transient
 from broker_plugin.serving.output import OutputSerializer
 from devtools.model_fixture import write_fixture_model
+from tests.run_config import config_built_by_run as _cli_config
+from tests.run_config import serving_config as _config
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_fixture_model(tmp_path_factory.mktemp("model"))
-
-
-def _config(**changes: object) -> ServingConfig:
-    base: dict[str, object] = {
-        "bootstrap_servers": "localhost:9092",
-        "input_topics": ["alerts"],
-        "output_topic": "out",
-        "dlq_topic": "dlq",
-        "group_id": "g",
-        "model_dir": Path("run"),
-        "schema_dir": Path("schemas"),
-    }
-    base.update(changes)
-    return ServingConfig(**base)  # type: ignore[arg-type]
 
 
 def test_consumer_settings_turn_auto_commit_and_offset_store_off() -> None:
@@ -100,38 +87,10 @@ def test_output_topic_equal_to_input_is_refused() -> None:
 
 
 def test_environment_booleans_parse_false_as_false(model_dir: Path, monkeypatch) -> None:
-    """BROKER_PLUGIN_EXACTLY_ONCE=false means off (not bool('false'))."""
-    import broker_plugin.cli as cli
-
-    seen: dict[str, bool] = {}
-
-    class StopError(Exception):
-        pass
-
-    def fake_make_pipeline(*args: object, **kwargs: object) -> None:
-        raise StopError
-
-    monkeypatch.setattr("broker_plugin.serving.service.make_pipeline", fake_make_pipeline)
-    original = ServingConfig.__post_init__
-
-    def spy(self: ServingConfig) -> None:
-        seen["exactly_once"] = self.exactly_once
-        original(self)
-
-    monkeypatch.setattr(ServingConfig, "__post_init__", spy)
-    env = {
-        "BROKER_PLUGIN_BOOTSTRAP_SERVERS": "x:1",
-        "BROKER_PLUGIN_INPUT_TOPIC": "a",
-        "BROKER_PLUGIN_OUTPUT_TOPIC": "b",
-        "BROKER_PLUGIN_DLQ_TOPIC": "c",
-        "BROKER_PLUGIN_GROUP_ID": "g",
-        "BROKER_PLUGIN_MODEL": str(model_dir),
-        "BROKER_PLUGIN_EXACTLY_ONCE": "false",
-        "BROKER_PLUGIN_SURVEY": "compact",
-    }
-    result = CliRunner().invoke(cli.app, ["run"], env=env)
-    assert isinstance(result.exception, StopError)
-    assert seen["exactly_once"] is False
+    """BROKER_PLUGIN_EXACTLY_ONCE=false means off (not bool('false')); true means on."""
+    off = _cli_config(model_dir, monkeypatch, [], {"BROKER_PLUGIN_EXACTLY_ONCE": "false"})
+    on = _cli_config(model_dir, monkeypatch, [], {"BROKER_PLUGIN_EXACTLY_ONCE": "true"})
+    assert off.exactly_once is False and on.exactly_once is True
 
 
 def test_single_band_passes_through_combination_unchanged() -> None:
@@ -234,42 +193,6 @@ def test_avro_output_is_wire_framed_and_round_trips() -> None:
 
 
 # --------------------------------------------------------------------------- monitoring wiring
-
-
-def _cli_config(
-    model_dir: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str]
-) -> ServingConfig:
-    """The ServingConfig `broker-plugin run ARGS` builds (stopped before any Kafka work)."""
-    import broker_plugin.cli as cli
-
-    built: list[ServingConfig] = []
-
-    class StopError(Exception):
-        pass
-
-    def fake_make_pipeline(*a: object, **k: object) -> None:
-        raise StopError
-
-    monkeypatch.setattr("broker_plugin.serving.service.make_pipeline", fake_make_pipeline)
-    original = ServingConfig.__post_init__
-
-    def spy(self: ServingConfig) -> None:
-        original(self)
-        built.append(self)
-
-    monkeypatch.setattr(ServingConfig, "__post_init__", spy)
-    base = {
-        "BROKER_PLUGIN_BOOTSTRAP_SERVERS": "x:1",
-        "BROKER_PLUGIN_INPUT_TOPIC": "a",
-        "BROKER_PLUGIN_OUTPUT_TOPIC": "b",
-        "BROKER_PLUGIN_DLQ_TOPIC": "c",
-        "BROKER_PLUGIN_GROUP_ID": "g",
-        "BROKER_PLUGIN_MODEL": str(model_dir),
-        "BROKER_PLUGIN_SURVEY": "compact",
-    }
-    result = CliRunner().invoke(cli.app, ["run", *args], env={**base, **env})
-    assert isinstance(result.exception, StopError), result.output
-    return built[0]
 
 
 def test_metrics_are_on_by_default_on_the_chart_port(model_dir: Path, monkeypatch) -> None:
