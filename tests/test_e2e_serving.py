@@ -30,7 +30,6 @@ from devtools.kafka_support import (
     read_topic,
     unique_topic_name,
 )
-from devtools.model_fixture import write_fixture_model
 from devtools.serving_data import periodic_curves
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -49,8 +48,9 @@ def schema_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_fixture_model(tmp_path_factory.mktemp("model"), min_points=5)
+def model(cnn_model_dir: Path) -> Path:
+    """A real CNN exported and calibrated by `training train` (tests/cnn_fixture.py)."""
+    return cnn_model_dir
 
 
 def _run_cli(bootstrap: str, topics: dict[str, str], model: Path, schema_dir: Path, *extra: str):
