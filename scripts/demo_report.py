@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
-from broker_plugin.alerts.lsst import lsst_object_id
+from broker_plugin.alerts.lsst_encoder import lsst_object_id
 from broker_plugin.lightcurve_dir import read_manifest
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

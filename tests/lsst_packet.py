@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from broker_plugin.alerts.lsst import parse_version
+from broker_plugin.alerts.lsst_encoder import parse_version
 from broker_plugin.decoding.schema_sources import lsst_schema_id
 
 packet = pytest.importorskip("lsst.alert.packet")

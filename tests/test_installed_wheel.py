@@ -16,7 +16,7 @@ import fastavro
 import numpy as np
 import pytest
 
-from broker_plugin import schemas
+from broker_plugin.avro import schema_files as schemas
 from broker_plugin.lightcurve import LightCurve
 from broker_plugin.lightcurve_dir import write_lightcurve_dir
 from devtools.kafka_support import create_topics, read_topic, unique_topic_name

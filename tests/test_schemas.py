@@ -1,5 +1,5 @@
 """Our Avro schemas (broker_plugin.avro.schema_files): they parse, round-trip a record, and
-ship with the package; broker_plugin.schemas is an alias of the same lookup."""
+ship with the package (broker_plugin.avro.schema_files, the one lookup)."""
 
 from __future__ import annotations
 
@@ -52,15 +52,6 @@ def test_schemas_are_namespaced():
     for name in schemas.NAMES:
         schema = schemas.load(name)
         assert "." in schema["name"], name
-
-
-def test_old_module_is_an_alias():
-    """`broker_plugin.schemas` hands out the very functions (and cache) of the new module."""
-    from broker_plugin import schemas as alias
-
-    assert alias.load is schemas.load and alias.raw is schemas.raw
-    assert alias.schema_dir() == schemas.schema_dir()
-    assert alias.load(alias.CLASSIFICATION) is schemas.load(schemas.CLASSIFICATION)
 
 
 def test_unknown_schema_name_lists_choices():

@@ -17,9 +17,9 @@ from typing import Any, cast
 
 import fastavro
 
-from broker_plugin.alerts.compact import encode_compact
-from broker_plugin.alerts.lsst import LsstAlertEncoder, load_lsst_schema, lsst_object_id
-from broker_plugin.alerts.ztf import ZtfAlertEncoder
+from broker_plugin.alerts.compact_encoder import encode_compact
+from broker_plugin.alerts.lsst_encoder import LsstAlertEncoder, load_lsst_schema, lsst_object_id
+from broker_plugin.alerts.ztf_encoder import ZtfAlertEncoder
 from broker_plugin.avro.framing import frame_confluent
 
 

@@ -11,8 +11,7 @@
   (`varint_values`, `varint_end`, `string_end`, `floats`, `strings`).
 - `framing.py`: the Confluent wire format (`frame_confluent`, `split_confluent`,
   `MAGIC_BYTE`, `HEADER_SIZE`) and the Avro container magic.
-- `schema_files.py`: our own `.avsc` files by name (`raw`, `load`, `schema_dir`);
-  `broker_plugin.schemas` is an alias of it.
+- `schema_files.py`: our own `.avsc` files by name (`raw`, `load`, `schema_dir`).
 
 Users: the decoders (`broker_plugin.decoding`), the encoders (`broker_plugin.alerts`) and the
 output writer (`broker_plugin.serving.avro_writer`, `output`).

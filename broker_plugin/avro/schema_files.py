@@ -1,7 +1,7 @@
 """Our own Avro schemas (classification output and its ELAsTiCC form, compact and ZTF alerts).
 
 The one lookup of our own schema files: serving's output, `produce`, the decoders and the
-tests all come here (`broker_plugin.schemas` is an alias of this module).
+tests all come here.
 
 The `.avsc` files live once, in the repository's top-level `schemas/`. `broker_plugin/_schemas`
 is a symlink to it, shipped as package data, so the same lookup works in a source checkout,

@@ -52,8 +52,8 @@ def n_points(bands: Sequence[LightCurve]) -> int:
 
 
 def project_schema(name: str) -> dict[str, Any]:
-    """One of our schemas (broker_plugin.schemas: checkout and installed wheel alike), parsed."""
-    from broker_plugin import schemas
+    """One of our schemas (broker_plugin.avro.schema_files: checkout and wheel alike), parsed."""
+    from broker_plugin.avro import schema_files as schemas
 
     return schemas.load(name)
 
@@ -73,7 +73,7 @@ def make_encoder(
     from broker_plugin import alerts
 
     if fmt == "lsst":
-        from broker_plugin.alerts.lsst import parse_version
+        from broker_plugin.alerts.lsst_encoder import parse_version
         from broker_plugin.decoding import lsst_schema_id
 
         schema = alerts.load_lsst_schema(schema_version, schema_dir)

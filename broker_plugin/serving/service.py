@@ -58,8 +58,8 @@ def make_pipeline(
 
 
 def output_schema() -> dict[str, Any]:
-    """Our classification output schema, as JSON (the one lookup: broker_plugin.schemas)."""
-    from broker_plugin import schemas
+    """Our classification output schema as JSON (from broker_plugin.avro.schema_files)."""
+    from broker_plugin.avro import schema_files as schemas
 
     return schemas.raw(schemas.CLASSIFICATION)
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from broker_plugin.alerts.fill import Filler
-from broker_plugin.alerts.lsst import _merge, stable_id
+from broker_plugin.alerts.lsst_encoder import _merge, stable_id
 from broker_plugin.decoding.photometry import ztf_difference_for
 from broker_plugin.decoding.ztf import JD_TO_MJD
 from broker_plugin.lightcurve import LightCurve

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from broker_plugin.alerts.lsst import _merge, stable_id
+from broker_plugin.alerts.lsst_encoder import _merge, stable_id
 from broker_plugin.lightcurve import LightCurve
 
 
