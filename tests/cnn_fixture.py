@@ -1,6 +1,6 @@
 """A real, tiny CNN model directory: trained, exported and calibrated by `training` in seconds.
 
-The linear fixture (tests/model_fixture.py) honours the serving contract but is not what
+The linear fixture (devtools/model_fixture.py) honours the serving contract but is not what
 `training train` writes. This one is: `train_on_curves` (one-loss, one epoch, two blocks,
 FC 16) on a few dozen single-band noisy sinusoids of three classes, exported to ONNX with
 the paper's feature settings at length 300, with the calibrated tail (temperature and
