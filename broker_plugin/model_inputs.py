@@ -26,7 +26,6 @@ exported graph whose card is not written yet (export's parity check and drift re
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,36 +105,8 @@ def curve_inputs(curves: Sequence[LightCurve], settings: FeatureSettings,
 def graph_classifier(onnx_path: str | Path, threads: int = 1) -> Classifier:
     """Serving's `Classifier` over an exported graph that has no model card beside it yet.
 
-    A stand-in card (classes `class_0`…, the graph's output width; the contract's tensor
-    names) is written to a temporary directory with a link to the graph, and the very class
-    serving uses loads it; only the graph's outputs matter to what it returns.
     `threads=0` lets onnxruntime use every core.
     """
-    import onnxruntime as ort
-
-    from broker_plugin.model_card import (
-        CARD_FILE,
-        MODEL_FILE,
-        OUTPUT_NAME,
-        ModelCard,
-        ModelCardError,
-    )
     from broker_plugin.serving.classifier import Classifier
 
-    onnx_path = Path(onnx_path).resolve()
-    outputs = {o.name: o for o in ort.InferenceSession(
-        str(onnx_path), providers=["CPUExecutionProvider"]).get_outputs()}
-    if OUTPUT_NAME not in outputs:
-        raise ModelCardError(f"{onnx_path}: no {OUTPUT_NAME!r} output (has {sorted(outputs)})")
-    width = outputs[OUTPUT_NAME].shape[-1]
-    n_classes = width if isinstance(width, int) else 0
-    with tempfile.TemporaryDirectory(prefix="graph-") as tmp:
-        link = Path(tmp) / MODEL_FILE
-        try:
-            link.symlink_to(onnx_path)
-        except OSError:  # no symlinks here (some Windows set-ups): a copy does the same
-            link.write_bytes(onnx_path.read_bytes())
-        ModelCard(name=onnx_path.stem, version="unexported",
-                  classes=[f"class_{i}" for i in range(n_classes)], features=FeatureSettings(),
-                  onnx_sha256="").save(Path(tmp) / CARD_FILE)
-        return Classifier(tmp, threads=threads, verify=False)
+    return Classifier.from_graph(onnx_path, threads=threads)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from broker_plugin.features import FeatureSettings
 from broker_plugin.model_card import (
+    OUTPUT_NAME,
     UNKNOWN_OUTPUT_NAME,
     ModelCard,
     ModelCardError,
@@ -23,9 +25,23 @@ class Classifier:
     """`predict(x)` → (N, n_classes) float32 probabilities for (N, 2, length) features."""
 
     def __init__(self, model_dir: str | Path, threads: int = 1, verify: bool = True) -> None:
+        onnx_path, card = load_model_dir(model_dir, verify=verify)
+        self._open(onnx_path, card, threads)
+
+    @classmethod
+    def from_graph(cls, onnx_path: str | Path, threads: int = 1) -> Classifier:
+        """The same runner over an exported graph whose card is not written yet (export's
+        parity check and drift reference): a stand-in card with classes `class_0`… as wide
+        as the graph's output and no unknown score; only the graph's outputs matter."""
+        runner = cls.__new__(cls)
+        runner._open(Path(onnx_path), None, threads)
+        return runner
+
+    def _open(self, onnx_path: Path, card: ModelCard | None, threads: int) -> None:
+        """Start the onnxruntime session and check it against `card` (None: stand-in)."""
         import onnxruntime as ort
 
-        self.onnx_path, self.card = load_model_dir(model_dir, verify=verify)
+        self.onnx_path = onnx_path
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -41,11 +57,23 @@ class Classifier:
                 "corrupt or from an incompatible exporter: re-export it with `training "
                 "train` (or `training calibrate`) or restore the original"
             ) from exc
+        self.card = card if card is not None else self._stand_in_card()
         self._check_contract(self.card)
         outputs = {o.name for o in self.session.get_outputs()}
         #: The unknown score's threshold, None for models without one (nothing is flagged).
         self.unknown_threshold = (self.card.unknown_threshold
                                   if UNKNOWN_OUTPUT_NAME in outputs else None)
+
+    def _stand_in_card(self) -> ModelCard:
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if OUTPUT_NAME not in outputs:
+            raise ModelCardError(
+                f"{self.onnx_path}: no {OUTPUT_NAME!r} output (has {sorted(outputs)})")
+        width = outputs[OUTPUT_NAME].shape[-1]
+        return ModelCard(name=self.onnx_path.stem, version="unexported",
+                         classes=[f"class_{i}" for i in range(width if isinstance(width, int)
+                                                              else 0)],
+                         features=FeatureSettings(), onnx_sha256="")
 
     def _check_contract(self, card: ModelCard) -> None:
         inputs = {i.name: i for i in self.session.get_inputs()}

@@ -117,9 +117,12 @@ def calibrate_model(
         raise CalibrationError(f"keep = {keep}: the share of in-class curves the unknown "
                                "flag keeps must be in [0.5, 1), e.g. 0.95")
     model = onnx.load(str(onnx_path))
-    raw, embedding = network_outputs(model, calibration.x)
+    # One pass of the network over the calibration curves and the bank's together.
+    inputs = calibration.x if bank is None else np.concatenate([calibration.x, bank.x])
+    raw, embedding = network_outputs(model, inputs)
+    raw, bank_embedding = raw[:len(calibration)], embedding[len(calibration):]
+    embedding = embedding[:len(calibration)]
     if bank is not None:
-        _, bank_embedding = network_outputs(model, bank.x)
         bank_rows = stratified_bank(bank_embedding, bank.y, bank_size, seed)
     else:
         previous = existing_bank(model)

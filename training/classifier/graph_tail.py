@@ -19,7 +19,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from broker_plugin.model_card import OUTPUT_NAME, UNKNOWN_OUTPUT_NAME
-from training.classifier.calibration import TailParameters
+from training.classifier.calibration import TailParameters, normalised
 
 PREFIX = "tail/"
 RAW = PREFIX + "raw_probabilities"
@@ -68,8 +68,7 @@ def with_outputs(model: onnx.ModelProto, names: list[str]) -> bytes:
 
 def member_embeddings(outputs: list[np.ndarray]) -> np.ndarray:
     """The tail's embedding from each member's raw penultimate activations (numpy twin)."""
-    parts = [o / np.maximum(np.linalg.norm(o, axis=1, keepdims=True), 1e-12) for o in outputs]
-    return np.concatenate(parts, axis=1) / np.sqrt(len(parts))
+    return np.concatenate([normalised(o) for o in outputs], axis=1) / np.sqrt(len(outputs))
 
 
 def attach_tail(model: onnx.ModelProto, params: TailParameters) -> onnx.ModelProto:
