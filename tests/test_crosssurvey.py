@@ -150,3 +150,27 @@ def test_structure_function_sees_the_timescale_on_any_cadence() -> None:
     assert stats[0, visit] < 0.1  # 30 minutes is short even for an RR Lyrae
     assert NAMES.index("sf_over_150d") == len(NAMES) - 1
     assert stats[0, -1] == -1.0  # 80 nights: no pair 150 days apart
+
+
+def test_structure_function_equals_a_pair_by_pair_reference() -> None:
+    """The in-graph binning (one scatter-add) gives what a plain loop over pairs gives."""
+    from training.classifier.summary import EMPTY_BIN, LAG_EDGES, PAIR_STEPS
+
+    curves = [_curve(n, seed) for seed, n in enumerate((12, 90, 250, 400))]
+    x = featurise_batch(curves, FeatureSettings.unfiltered()).x
+    stats = summary_statistics(x)
+    first = NAMES.index("sf_0_0.04d")
+    for row, sequence in enumerate(x):
+        n = int(np.count_nonzero(np.abs(sequence).sum(axis=0))) + 1
+        time = np.concatenate([[0.0], np.cumsum(sequence[0, :n - 1].astype(np.float64))])
+        mag = np.concatenate([[0.0], np.cumsum(sequence[1, :n - 1])])
+        sums, counts = np.zeros(len(LAG_EDGES) - 1), np.zeros(len(LAG_EDGES) - 1)
+        for step in (s for s in PAIR_STEPS if s < n):
+            lag = (time[step:] - time[:-step]).astype(np.float32)
+            bins = np.searchsorted(np.asarray(LAG_EDGES[1:-1], np.float32), lag, side="right")
+            np.add.at(sums, bins, (mag[step:] - mag[:-step]) ** 2)
+            np.add.at(counts, bins, 1)
+        variance = np.var(mag)
+        expected = np.where(counts > 0, sums / np.maximum(counts, 1) / (2 * variance + 1e-6),
+                            EMPTY_BIN)
+        assert np.allclose(stats[row, first:], expected, rtol=1e-3, atol=1e-4), row

@@ -73,7 +73,6 @@ class SequenceSummary(nn.Module):
         self.register_buffer(
             "quantiles", torch.tensor([0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75,
                                        0.8, 0.9, 0.95]))
-        self.register_buffer("lag_edges", torch.tensor(LAG_EDGES))
 
     def structure_function(self, time: torch.Tensor, mag: torch.Tensor, valid: torch.Tensor,
                            var: torch.Tensor) -> torch.Tensor:
@@ -85,21 +84,26 @@ class SequenceSummary(nn.Module):
         timescale of the variability shows without any period search, on any cadence
         that has pairs at the lag.
         """
-        n_bins = self.lag_edges.numel() - 1
-        sums = torch.zeros(time.shape[0], n_bins, dtype=mag.dtype, device=mag.device)
-        counts = torch.zeros_like(sums)
+        # Every pair of every step in one (N, P) row, its lag bin counted edge by edge, then
+        # one scatter-add per sum: onnxruntime runs this ~3x faster than per-step one-hot
+        # bin masks, whose (N, L, bins) temporaries dominated the whole model's inference.
+        lags, squares, pairs = [], [], []
         for step in PAIR_STEPS:
             if step >= time.shape[1]:
                 break
-            lag = (time[:, step:] - time[:, :-step]).to(mag.dtype)
-            both = valid[:, step:] & valid[:, :-step]
-            square = (mag[:, step:] - mag[:, :-step]) ** 2
-            bins = (lag.unsqueeze(-1) >= self.lag_edges[1:-1]).sum(dim=-1)
-            onehot = (bins.unsqueeze(-1) == torch.arange(n_bins, device=mag.device)) & \
-                both.unsqueeze(-1)
-            weight = onehot.to(mag.dtype)
-            sums = sums + (weight * square.unsqueeze(-1)).sum(dim=1)
-            counts = counts + weight.sum(dim=1)
+            lags.append(time[:, step:] - time[:, :-step])
+            squares.append((mag[:, step:] - mag[:, :-step]) ** 2)
+            pairs.append(valid[:, step:] & valid[:, :-step])
+        lag = torch.cat(lags, dim=1).to(mag.dtype)
+        weight = torch.cat(pairs, dim=1).to(mag.dtype)
+        passed = torch.zeros_like(lag)
+        for edge in LAG_EDGES[1:-1]:
+            passed = passed + (lag >= edge).to(mag.dtype)
+        bins = passed.to(torch.int64)
+        empty = torch.zeros(time.shape[0], len(LAG_EDGES) - 1, dtype=mag.dtype,
+                            device=mag.device)
+        sums = empty.scatter_add(1, bins, weight * torch.cat(squares, dim=1))
+        counts = empty.scatter_add(1, bins, weight)
         value = sums / torch.clamp(counts, min=1.0) / (2 * var + _EPS)
         return torch.where(counts > 0, value, torch.full_like(value, EMPTY_BIN))
 
