@@ -2,7 +2,7 @@
 
     python bench/loso.py [--data ../shared/data] [--workdir xs] [--surveys CRTS,EROS-1]
         [--cnn "NAME=key=value;key=value" ...] [--forest-transfer @others|@all]
-        [--no-forest] [--no-cnn] [--sim-per-class N] [--tag NAME]
+        [--forest-features unfiltered] [--no-forest] [--no-cnn] [--sim-per-class N] [--tag NAME]
         [--max-train-per-group 400] [--max-test-per-class 300] [--truncate 0,100,40,20]
         [--write-selection SEL.csv] [--upsilon PREDS.csv] [--json OUT.json]
 
@@ -44,7 +44,7 @@ def say(message: str) -> None:
 
 def forest_method(seed: int, transfer: str = "", copies: int = 2,
                   cadences: dict[str, Path] | None = None,
-                  merge_within: float | None = None) -> loso.Method:
+                  settings: FeatureSettings | None = None) -> loso.Method:
     """The feature forest; with `transfer` (@others/@all) also on re-observed training curves."""
     from training.crosssurvey.forest import FeatureForest
 
@@ -56,10 +56,22 @@ def forest_method(seed: int, transfer: str = "", copies: int = 2,
             dirs = fold_cadences(transfer, fold, cadences or {})
             for view in transfer_views(curves, dirs, copies, seed):
                 curves += [v for v in view if v is not None]
-        settings = FeatureSettings(merge_within=merge_within)
         return FeatureForest(CLASSES, settings, seed=seed, n_jobs=2).fit(curves).predict_proba
 
     return fit
+
+
+def parse_feature_settings(spec: str) -> FeatureSettings:
+    """'unfiltered;merge_within=0.05' → FeatureSettings (defaults for what is not named)."""
+    values: dict[str, object] = FeatureSettings().to_dict()
+    for item in filter(None, (part.strip() for part in spec.split(";"))):
+        if item == "unfiltered":
+            values.update(FeatureSettings.unfiltered().to_dict(), length=values["length"])
+            continue
+        key, _, raw = item.partition("=")
+        values[key] = None if raw.lower() == "none" else (int(raw) if key == "length"
+                                                          else float(raw))
+    return FeatureSettings.from_dict(values)
 
 
 def fold_cadences(spec: str, fold: str, cadences: dict[str, Path]) -> list[str]:
@@ -207,8 +219,9 @@ def main() -> None:
                         help="NAME=key=value,key=value (repeatable)")
     parser.add_argument("--no-forest", action="store_true")
     parser.add_argument("--no-cnn", action="store_true", help="the forest (and peers) only")
-    parser.add_argument("--forest-merge", type=float, default=0.0,
-                        help="the forests' feature setting merge_within [days]; 0 = off")
+    parser.add_argument("--forest-features", default="",
+                        help="the forests' feature settings: 'unfiltered' (no pair filters) "
+                             "and/or key=value;… (FeatureSettings fields, 'none' for null)")
     parser.add_argument("--forest-transfer", default="",
                         help="also a forest trained with re-observed views: @others or @all")
     parser.add_argument("--sim-per-class", type=int, default=0)
@@ -237,13 +250,13 @@ def main() -> None:
         say(f"wrote {args.write_selection}")
     cadences = write_cadences(curves, args.workdir)
     methods: dict[str, loso.Method] = {}
-    merge = args.forest_merge or None
-    suffix = f"_merge{args.forest_merge:g}" if merge else ""
+    forest_settings = parse_feature_settings(args.forest_features)
+    suffix = f"_{loso.safe_name(args.forest_features)}" if args.forest_features else ""
     if not args.no_forest:
-        methods[f"forest{suffix}"] = forest_method(args.seed, merge_within=merge)
+        methods[f"forest{suffix}"] = forest_method(args.seed, settings=forest_settings)
     if args.forest_transfer:
         methods[f"forest{args.forest_transfer}{suffix}"] = forest_method(
-            args.seed, args.forest_transfer, cadences=cadences, merge_within=merge)
+            args.seed, args.forest_transfer, cadences=cadences, settings=forest_settings)
     for spec in [] if args.no_cnn else args.cnn or ["cnn="]:
         name, _, overrides = spec.partition("=")
         methods[name] = cnn_method(name, [o for o in overrides.split(";") if o], args.workdir,

@@ -21,6 +21,7 @@ from typing import Any, get_origin, get_type_hints
 import yaml
 
 from broker_plugin.errors import UserError, reject_unknown_fields
+from broker_plugin.features import FeatureSettings
 from training.config_files import read_settings_file, settings_from_file
 
 CONFIG_FILE = "config.yaml"
@@ -58,6 +59,12 @@ class TrainingConfig:
     # Feature setting `merge_within` [days]: exposures closer than this are averaged into one
     # visit before differencing (broker_plugin/features.py); 0 keeps every point.
     merge_within_days: float = 0.0
+    # The paper's pair filters (Δm outside its 0.1–99.9 % quantiles, Δt of 100 d or more,
+    # Δt below its 0.1 % quantile). Each dropped pair breaks the cumulative Δm, so the
+    # in-graph summary statistics then see a magnitude curve with shifted segments (every
+    # season gap, and the two largest steps of every curve): on the cross-survey folds the
+    # feature forest reaches pooled macro F1 0.46 without them against 0.31 with them.
+    pair_filters: bool = True
     # Period-free statistics of the magnitude distribution beside the sequence, computed
     # inside the graph (classifier/summary.py): cadence-robust evidence for new surveys.
     summary_features: bool = False
@@ -172,6 +179,13 @@ class TrainingConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def feature_settings(self) -> FeatureSettings:
+        """How this run builds its (Δt, Δm) sequences (stored in the model card)."""
+        merge = self.merge_within_days or None
+        if self.pair_filters:
+            return FeatureSettings(merge_within=merge)
+        return replace(FeatureSettings.unfiltered(), merge_within=merge)
 
     def resolved_version(self, today: str | None = None) -> str:
         """`model_version`, or YYYY.MM.DD+<8 hex of the config>: two models trained the same

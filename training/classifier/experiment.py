@@ -99,7 +99,7 @@ def run_experiment(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = settings or FeatureSettings()
+    settings = settings or config.feature_settings()
     config = replace(config, ensemble_members=1)
     if scenario not in SCENARIOS:
         raise ExperimentError(

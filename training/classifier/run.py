@@ -158,7 +158,7 @@ def train_on_curves(
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    settings = settings or FeatureSettings(merge_within=config.merge_within_days or None)
+    settings = settings or config.feature_settings()
     config.save(run_dir)
     sources = list(sources)
     curves = list(curves)
