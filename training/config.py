@@ -238,9 +238,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # `quick`'s optimisation on every shared real survey plus simulated stars, at most 400
     # curves per class and directory, each curve also re-observed at real survey cadences
     # (`cadence_from`, set by the script) and survey-augmented, the in-graph summary
-    # statistics beside the sequence, the self-regulated two-losses training, one model.
+    # statistics beside the sequence over unfiltered pairs, the self-regulated two-losses
+    # training, one model.
     "multisurvey": {
         **_QUICK,
+        "pair_filters": False,
         "max_curves_per_class": 400,
         "augment_copies": 2,
         "transfer_copies": 2,
