@@ -13,7 +13,9 @@ Kubernetes asks two different questions, and each maps to one fact the loop know
   rolling updates and PodDisruptionBudgets for no gain (set ``require_assignment`` to
   change that). While the Kafka cluster is unreachable (the consumer saw
   ``_ALL_BROKERS_DOWN`` and no metadata request has answered since) it is not ready either:
-  the detail then says since when and at which bootstrap address.
+  the detail then says since when and at which bootstrap address. The same holds while the
+  schema registry cannot serve a schema the stream needs (the consumer rewinds and waits,
+  it does not dead-letter alerts during an outage).
 
 Wiring::
 
@@ -22,6 +24,7 @@ Wiring::
     health.consumer_running(True)       # after subscribe(); False on shutdown
     health.partitions_assigned(n)       # from on_assign / on_revoke callbacks
     health.broker_reachable(False, addr)  # all brokers down; True once metadata answers
+    health.registry_reachable(False, url)  # registry outage; True once it serves schemas
     health.tick()                       # every poll
 """
 
@@ -48,6 +51,10 @@ class Probe:
     detail: dict[str, Any]
 
 
+#: How readiness details name each dependency's address.
+_ADDRESS_KEY = {"kafka": "bootstrap", "schema_registry": "url"}
+
+
 class Health:
     """Thread-safe health facts; the HTTP server reads them, the consumer loop writes them."""
 
@@ -66,8 +73,9 @@ class Health:
         self._model_version: str | None = None
         self._running = False
         self._partitions = 0
-        self._unreachable_since: float | None = None
-        self._bootstrap: str | None = None
+        #: Per dependency ("kafka", "schema_registry"): since when it is unreachable.
+        self._unreachable_since: dict[str, float] = {}
+        self._address: dict[str, str] = {}
 
     def tick(self) -> None:
         with self._lock:
@@ -87,13 +95,20 @@ class Health:
 
     def broker_reachable(self, reachable: bool, bootstrap: str | None = None) -> None:
         """False while the Kafka cluster at `bootstrap` cannot be reached; True once it can."""
+        self._reachable("kafka", reachable, bootstrap)
+
+    def registry_reachable(self, reachable: bool, url: str | None = None) -> None:
+        """False while the schema registry at `url` cannot serve schemas; True once it can."""
+        self._reachable("schema_registry", reachable, url)
+
+    def _reachable(self, dependency: str, reachable: bool, address: str | None) -> None:
         with self._lock:
             if reachable:
-                self._unreachable_since = None
-            elif self._unreachable_since is None:
-                self._unreachable_since = time.monotonic()
-            if bootstrap is not None:
-                self._bootstrap = bootstrap
+                self._unreachable_since.pop(dependency, None)
+            else:
+                self._unreachable_since.setdefault(dependency, time.monotonic())
+            if address is not None:
+                self._address[dependency] = address
 
     def liveness(self, now: float | None = None) -> Probe:
         """Alive while the loop ticked within the timeout (or start-up is within it)."""
@@ -109,10 +124,10 @@ class Health:
         )
 
     def readiness(self, now: float | None = None) -> Probe:
-        """Ready: model loaded, consumer running, Kafka reachable (and partitions if required).
+        """Ready: model loaded, consumer running, Kafka and registry reachable (partitions if asked).
 
-        The detail names the broker only while it is unreachable, so a healthy answer keeps
-        its three keys.
+        The detail names the broker or registry only while it is unreachable, so a healthy
+        answer keeps its three keys.
         """
         now = time.monotonic() if now is None else now
         with self._lock:
@@ -124,10 +139,10 @@ class Health:
                 "consumer_running": self._running,
                 "assigned_partitions": self._partitions,
             }
-            if self._unreachable_since is not None:
+            for dependency, since in self._unreachable_since.items():
                 ok = False
-                detail["kafka_unreachable"] = {
-                    "bootstrap": self._bootstrap,
-                    "seconds": round(now - self._unreachable_since, 3),
+                detail[f"{dependency}_unreachable"] = {
+                    _ADDRESS_KEY[dependency]: self._address.get(dependency),
+                    "seconds": round(now - since, 3),
                 }
             return Probe(ok=ok, detail=detail)

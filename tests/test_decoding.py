@@ -247,3 +247,37 @@ def test_segments_are_time_sorted_per_band(source):
     for start, size in zip(batch.segment_start, batch.segment_size, strict=True):
         assert np.all(np.diff(batch.time[start:start + size]) > 0)
     assert batch.segment_size.sum() == batch.time.size
+
+
+class _DownRegistry:
+    """A schema source whose registry is down: every look-up is an outage."""
+
+    def get(self, schema_id: int | None) -> dict[str, object]:
+        from broker_plugin.decoding import SchemaRegistryUnavailableError
+
+        raise SchemaRegistryUnavailableError("registry http://r:8081 down", "http://r:8081")
+
+
+def test_registry_outage_stops_the_batch_instead_of_dead_lettering_it(source):
+    """An alert whose schema cannot be fetched is not a bad alert: the batch raises, so the
+    consumer rewinds and retries it rather than dead-lettering alerts during an outage."""
+    from broker_plugin.decoding import SchemaRegistryUnavailableError
+
+    schema = load_lsst_schema("11.1", SCHEMA_ROOT)
+    good = serialise(schema, LsstAlertEncoder(schema).encode(_curves(20)), 1101)
+    for fast in (True, False):
+        with pytest.raises(SchemaRegistryUnavailableError, match="down"):
+            AlertDecoder(_DownRegistry(), fast=fast).decode_batch([b"\x01garbage", good])
+
+
+def test_container_schemas_share_one_cached_layout(source):
+    """Each container message parses its own copy of the schema; the decoder keys its layout
+    cache by the schema's text, so it holds one entry, not one per message."""
+    schema = load_lsst_schema("11.1", SCHEMA_ROOT)
+    encoder = LsstAlertEncoder(schema)
+    decoder = AlertDecoder(None)
+    payloads = [container(schema, [encoder.encode(_curves(10, seed, f"o{seed}"))])
+                for seed in range(5)]
+    for payload in payloads:
+        assert decoder.decode_batch([payload]).failures == []
+    assert len(decoder._layouts) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -15,6 +16,7 @@ from broker_plugin.avro.framing import frame_confluent, split_confluent
 from broker_plugin.decoding import (
     DirectorySchemaSource,
     RegistrySchemaSource,
+    SchemaRegistryUnavailableError,
     SchemaSourceError,
     UnknownSchemaError,
 )
@@ -26,12 +28,13 @@ SCHEMA_TEXT = schemas.schema_path(schemas.COMPACT_ALERT).read_text()
 class _Registry(BaseHTTPRequestHandler):
     calls: ClassVar[list[str]] = []
     fail_first = 0
+    fail_status = 503
 
     def do_GET(self) -> None:
         type(self).calls.append(self.path)
         if type(self).fail_first > 0:
             type(self).fail_first -= 1
-            self.send_response(503)
+            self.send_response(type(self).fail_status)
             self.end_headers()
             return
         if self.path == "/schemas/ids/7":
@@ -53,6 +56,7 @@ class _Registry(BaseHTTPRequestHandler):
 def registry():
     _Registry.calls = []
     _Registry.fail_first = 0
+    _Registry.fail_status = 503
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -83,12 +87,32 @@ def test_registry_retries_transient_errors(registry):
     assert len(_Registry.calls) == 3
 
 
-def test_registry_unreachable_gives_up_with_clear_error():
-    """A registry nobody listens on fails after the bounded retries, naming the URL."""
+def test_registry_unreachable_is_an_outage_not_an_unknown_schema():
+    """A registry nobody listens on fails after the bounded retries, naming the URL, as an
+    outage (the consumer rewinds and waits) rather than an unknown schema (dead letter); for
+    a while after that, look-ups fail at once instead of each waiting out the retries."""
     source = RegistrySchemaSource("http://127.0.0.1:9", retries=1, backoff_s=0.01,
-                                  timeout_s=0.5)
-    with pytest.raises(UnknownSchemaError, match=r"unreachable.*2 attempts"):
+                                  timeout_s=0.5, down_for_s=60)
+    with pytest.raises(SchemaRegistryUnavailableError, match=r"unreachable.*2 attempts") as err:
         source.get(1)
+    assert err.value.url == "http://127.0.0.1:9"
+    assert not isinstance(err.value, UnknownSchemaError)
+    started = time.monotonic()
+    with pytest.raises(SchemaRegistryUnavailableError):
+        source.get(2)
+    assert time.monotonic() - started < 0.05
+
+
+@pytest.mark.parametrize("status", [401, 403, 500, 503, 429])
+def test_registry_errors_other_than_not_found_are_outages(registry, status):
+    """Only 404 dead-letters an alert: refused credentials, 5xx and throttling are outages,
+    and the schema is served once the registry answers again."""
+    _Registry.fail_first, _Registry.fail_status = 2, status
+    source = RegistrySchemaSource(registry, retries=0, down_for_s=0.0)
+    for _ in range(2):
+        with pytest.raises(SchemaRegistryUnavailableError, match=f"HTTP {status}"):
+            source.get(7)
+    assert source.get(7)["type"] == "record"
 
 
 def test_registry_credentials_stay_out_of_url():

@@ -718,3 +718,25 @@ def test_the_observer_passes_an_unreachable_cluster_to_readiness() -> None:
     assert not health.readiness().ok and "kafka:9092" in str(health.readiness().detail)
     observer.broker_reachable(True, "kafka:9092")
     assert health.readiness().ok
+
+
+def test_a_registry_outage_makes_the_plugin_unready_until_it_answers() -> None:
+    """The registry_reachable hook drives /readyz like the broker's, each named on its own,
+    and the pod is ready only when both answer."""
+    from broker_plugin.health import Health
+    from broker_plugin.serving.observer import ServingObserver
+
+    health = Health()
+    health.model_loaded("1")
+    health.consumer_running(True)
+    observer = ServingObserver(metrics=None, health=health)  # type: ignore[arg-type]
+    observer.registry_reachable(False, "http://registry:8081")
+    observer.broker_reachable(False, "kafka:9092")
+    detail = health.readiness().detail
+    assert detail["schema_registry_unreachable"]["url"] == "http://registry:8081"
+    assert detail["kafka_unreachable"]["bootstrap"] == "kafka:9092"
+    observer.broker_reachable(True)
+    assert not health.readiness().ok
+    observer.registry_reachable(True)
+    assert health.readiness().ok and "schema_registry_unreachable" not in str(
+        health.readiness().detail)

@@ -24,6 +24,7 @@ from broker_plugin.decoding import compact, lsst, ztf
 from broker_plugin.decoding.batch import BatchBuilder, DecodedBatch
 from broker_plugin.decoding.schema_sources import (
     FixedSchema,
+    SchemaRegistryUnavailableError,
     SchemaSource,
     UnknownSchemaError,
 )
@@ -34,6 +35,8 @@ from broker_plugin.rejections import Reason, Rejection
 log = logging.getLogger("broker_plugin.decoding")
 
 SURVEYS = ("auto", "lsst", "ztf", "compact")
+#: Bound on the layouts kept for container schemas (each container names its own).
+MAX_CACHED_LAYOUTS = 64
 
 
 class DecoderConfigError(UserError, ValueError):
@@ -86,8 +89,8 @@ class AlertDecoder:
         self.include_forced = include_forced
         self.ztf_magnitude = ztf_magnitude
         self._schemaless = isinstance(schema_source, FixedSchema)
-        self._plans: dict[int, Any] = {}
-        self._layouts: dict[int, lsst.LsstLayout] = {}
+        self._plans: dict[int | None, Any] = {}
+        self._layouts: dict[int | str | None, lsst.LsstLayout] = {}
 
     def decode_batch(self, payloads: Sequence[bytes]) -> DecodedBatch:
         """Decode every payload; failures are collected, never raised.
@@ -117,7 +120,7 @@ class AlertDecoder:
                 schema = self.schema_source.get(schema_id)
                 survey = self._survey_for(schema)
                 if survey == "lsst" and self.fast:
-                    plan = self._plan(schema)
+                    plan = self._plan(schema_id, schema)
                     deferred.setdefault(id(plan), (plan, []))[1].append((index, schema_id, body))
                     continue
                 results[index] = [self._decode_body(schema_id, survey, schema, body)]
@@ -155,32 +158,37 @@ class AlertDecoder:
         reader = fastavro.reader(io.BytesIO(payload))
         schema = cast(dict[str, Any], reader.writer_schema)
         survey = self._survey_for(schema)
-        extract = self._extractor(survey, schema)
+        # A container carries its schema: key the layout by the schema's text, so equal
+        # schemas share one entry and a new parse of each message does not add one.
+        key = str(reader.metadata.get("avro.schema", ""))
+        extract = self._extractor(survey, key, schema)
         return [(None, survey, extract(record)) for record in reader]
 
     def _decode_body(
         self, schema_id: int | None, survey: str, schema: Mapping[str, Any], body: memoryview
     ) -> tuple[Any, ...]:
-        extract = self._extractor(survey, schema)  # rejects unsupported schemas first
+        extract = self._extractor(survey, schema_id, schema)  # rejects unsupported schemas
         record = fastavro.schemaless_reader(io.BytesIO(body), cast(dict[str, Any], schema), None)
         return schema_id, survey, extract(cast(Mapping[str, Any], record))
 
-    def _plan(self, schema: Mapping[str, Any]) -> Any:
+    def _plan(self, schema_id: int | None, schema: Mapping[str, Any]) -> Any:
+        """The projection decoder of a schema id (a source answers one schema per id)."""
         from broker_plugin.decoding.projection import LsstProjection
 
-        key = id(schema)
-        plan = self._plans.get(key)
+        plan = self._plans.get(schema_id)
         if plan is None:
             plan = LsstProjection(schema, include_forced=self.include_forced)
-            self._plans[key] = plan
+            self._plans[schema_id] = plan
         return plan
 
-    def _extractor(self, survey: str, schema: Mapping[str, Any]
+    def _extractor(self, survey: str, key: int | str | None, schema: Mapping[str, Any]
                    ) -> Callable[[Any], tuple[Any, ...]]:
+        """How to read a record of `schema`; `key` names the schema (its id, or its text)."""
         if survey == "lsst":
-            key = id(schema)
             layout = self._layouts.get(key)
             if layout is None:
+                if len(self._layouts) >= MAX_CACHED_LAYOUTS:
+                    self._layouts.clear()  # a stream of ever-new container schemas
                 layout = self._layouts[key] = lsst.LsstLayout.of(schema)
             return lambda rec: lsst.points_from_dict(rec, layout, self.include_forced)
         if survey == "ztf":
@@ -207,10 +215,10 @@ _logged_internal: set[str] = set()
 
 def _failure(index: int, exc: Exception, schema_id: int | None) -> Rejection:
     """The `Rejection` (reason code, one-line message) for an exception raised on one payload."""
-    if isinstance(exc, UserError) and not isinstance(
-        exc, (WireFormatError, UnknownSchemaError, lsst.UnsupportedSchemaError)
-    ):
-        raise exc  # a configuration mistake, not a bad payload
+    payload_errors = (WireFormatError, UnknownSchemaError, lsst.UnsupportedSchemaError)
+    if isinstance(exc, SchemaRegistryUnavailableError) or (
+            isinstance(exc, UserError) and not isinstance(exc, payload_errors)):
+        raise exc  # an outage or a configuration mistake, not a bad payload
     if isinstance(exc, WireFormatError):
         return Rejection(index, exc.reason, str(exc), schema_id)
     if isinstance(exc, UnknownSchemaError):

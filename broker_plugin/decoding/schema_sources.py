@@ -32,6 +32,17 @@ class UnknownSchemaError(LookupError):
     """No schema for this id (reason code `unknown_schema`)."""
 
 
+class SchemaRegistryUnavailableError(RuntimeError):
+    """The registry could not answer (down, slow, 5xx, 429, 401/403): an outage, not a bad
+    alert. The consumer treats it like a broker outage: it rewinds the batch, commits
+    nothing, answers /readyz 503 and retries; only a schema id the registry answers "not
+    found" for is dead-lettered."""
+
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
 class SchemaSource(Protocol):
     """Anything that maps a schema id to a parsed Avro schema."""
 
@@ -118,9 +129,14 @@ class DirectorySchemaSource:
 class RegistrySchemaSource:
     """A Confluent-compatible schema registry (``GET {url}/schemas/ids/{id}``), cached per id.
 
-    Transient failures (connection errors, 5xx, 429) are retried `retries` times with
-    exponential backoff; a 404 is `UnknownSchemaError` at once. Credentials may be given in the
-    URL (``https://user:pass@host``) or as `auth`; they are never put in messages.
+    A 404 is `UnknownSchemaError` at once (the alert is dead-lettered). Anything else that
+    keeps the registry from answering (connection errors, timeouts, 5xx, 429, 401/403) is
+    retried `retries` times with exponential backoff, then raises
+    `SchemaRegistryUnavailableError`; for `down_for_s` after that, look-ups of ids not in the
+    cache fail at once, so a batch does not wait out the retries alert by alert. Schemas are
+    cached by id for good (ids are immutable in a Confluent registry). Credentials may be
+    given in the URL (``https://user:pass@host``) or as `auth`; they are never put in
+    messages.
     """
 
     def __init__(
@@ -130,6 +146,7 @@ class RegistrySchemaSource:
         timeout_s: float = 5.0,
         retries: int = 3,
         backoff_s: float = 0.2,
+        down_for_s: float = 5.0,
         auth: tuple[str, str] | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
@@ -140,8 +157,10 @@ class RegistrySchemaSource:
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
+        self.down_for_s = down_for_s
         self._cache: dict[int, Schema] = {}
         self._lock = threading.Lock()
+        self._down: tuple[float, str] | None = None  # (monotonic until, why)
 
     def get(self, schema_id: int | None) -> Schema:
         """The schema with this id, fetched once and cached."""
@@ -150,7 +169,15 @@ class RegistrySchemaSource:
         cached = self._cache.get(schema_id)
         if cached is not None:
             return cached
-        text = self._fetch(schema_id)
+        down = self._down
+        if down is not None and time.monotonic() < down[0]:
+            raise SchemaRegistryUnavailableError(down[1], self.url)
+        try:
+            text = self._fetch(schema_id)
+        except SchemaRegistryUnavailableError as exc:
+            self._down = (time.monotonic() + self.down_for_s, str(exc))
+            raise
+        self._down = None
         try:
             schema = parse(text)
         except Exception as exc:
@@ -177,11 +204,9 @@ class RegistrySchemaSource:
                     raise UnknownSchemaError(
                         f"schema id {schema_id} not found in registry {self.url}"
                     ) from exc
-                if exc.code < 500 and exc.code != 429:
-                    raise UnknownSchemaError(
-                        f"registry {self.url} answered HTTP {exc.code} for schema id {schema_id}"
-                    ) from exc
                 last = f"HTTP {exc.code}"
+                if exc.code in (401, 403):
+                    last += " (check the registry credentials)"
             except (urllib.error.URLError, TimeoutError, OSError) as exc:
                 last = str(getattr(exc, "reason", exc))
             except (ValueError, KeyError) as exc:
@@ -190,9 +215,9 @@ class RegistrySchemaSource:
                 ) from exc
             if attempt < self.retries:
                 time.sleep(self.backoff_s * 2**attempt)
-        raise UnknownSchemaError(
+        raise SchemaRegistryUnavailableError(
             f"schema registry {self.url} unreachable for schema id {schema_id} after "
-            f"{self.retries + 1} attempts ({last})"
+            f"{self.retries + 1} attempts ({last})", self.url
         )
 
 

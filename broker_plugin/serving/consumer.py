@@ -38,6 +38,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from broker_plugin.decoding.schema_sources import SchemaRegistryUnavailableError
 from broker_plugin.serving.config import ServingConfig
 from broker_plugin.serving.dlq import dead_letter_headers
 from broker_plugin.serving.kafka_errors import (
@@ -62,6 +63,10 @@ log = logging.getLogger("broker_plugin.consumer")
 MAX_CONSECUTIVE_ABORTS = 8
 #: First pause before re-reading an aborted batch; doubles per abort in a row, capped at 5 s.
 ABORT_BACKOFF_S = 0.2
+#: Pause before re-reading a batch whose schemas the registry could not serve; it doubles
+#: per failed try up to the maximum (below the liveness timeout: the loop ticks between).
+REGISTRY_BACKOFF_S = 1.0
+REGISTRY_BACKOFF_MAX_S = 30.0
 #: Seconds the start-up topic check waits for the cluster's metadata before riding it out.
 METADATA_TIMEOUT_S = 10.0
 #: While the cluster is unreachable: seconds between metadata probes, and each probe's wait.
@@ -147,6 +152,8 @@ class AlertConsumer:
         self._revoked: set[tuple[str, int]] = set()
         self._fatal: KafkaError | None = None
         self._aborts_in_row = 0
+        self._registry_down_since: float | None = None
+        self._registry_tries = 0
         self._plugin = f"{pipeline.card.name}:{pipeline.card.version}"
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -394,7 +401,12 @@ class AlertConsumer:
 
     def _handle(self, batch: list[Message]) -> None:
         ingest_ms = int(time.time() * 1000)
-        outcome = self.pipeline.process([m.value() or b"" for m in batch], ingest_ms)
+        try:
+            outcome = self.pipeline.process([m.value() or b"" for m in batch], ingest_ms)
+        except SchemaRegistryUnavailableError as exc:
+            self._registry_unavailable(batch, exc)
+            return
+        self._registry_available()
         times = outcome.times
         offsets = _next_offsets(batch)
         if self.config.exactly_once:
@@ -547,6 +559,34 @@ class AlertConsumer:
                 f"{error_name(err)} ({err.str()}); stopping with offsets uncommitted"
             )
         self._stop.wait(min(ABORT_BACKOFF_S * 2 ** (self._aborts_in_row - 1), 5.0))
+
+    def _registry_unavailable(self, batch: list[Message], exc: SchemaRegistryUnavailableError
+                              ) -> None:
+        """A registry outage is handled like a broker outage, not as bad alerts: nothing of
+        the batch is produced or committed, it is rewound and re-read after a growing pause,
+        /readyz answers 503 meanwhile, one log line per interval names the registry."""
+        if self._registry_down_since is None:
+            self._registry_down_since = time.monotonic()
+            self._hook("registry_reachable", False, exc.url)
+        self._registry_tries += 1
+        self._rewind(batch)
+        pause = min(REGISTRY_BACKOFF_S * 2 ** (self._registry_tries - 1), REGISTRY_BACKOFF_MAX_S)
+        held = self._limiter.allow("registry")
+        if held is not None:
+            log.warning(
+                "%s; rewound %d alert(s), nothing committed past them, /readyz answers 503; "
+                "retrying in %.0f s%s", exc, len(batch), pause,
+                f" ({held} similar errors since the last line)" if held else "")
+        self._hook("tick")
+        self._stop.wait(pause)
+
+    def _registry_available(self) -> None:
+        if self._registry_down_since is not None:
+            log.info("schema registry answering again after %.1f s",
+                     time.monotonic() - self._registry_down_since)
+            self._registry_down_since = None
+            self._registry_tries = 0
+            self._hook("registry_reachable", True, None)
 
     def _rewind(self, batch: list[Message]) -> None:
         first: dict[tuple[str, int], int] = {}

@@ -59,6 +59,7 @@ class HealthState(Protocol):
     def consumer_running(self, running: bool) -> None: ...
     def partitions_assigned(self, count: int) -> None: ...
     def broker_reachable(self, reachable: bool, bootstrap: str | None = None) -> None: ...
+    def registry_reachable(self, reachable: bool, url: str | None = None) -> None: ...
 
 
 class DriftSink(Protocol):
@@ -110,6 +111,10 @@ class ServingObserver:
     def broker_reachable(self, reachable: bool, bootstrap: str | None = None) -> None:
         """The consumer's view of the cluster: /readyz answers 503 while it is unreachable."""
         self.health.broker_reachable(reachable, bootstrap)
+
+    def registry_reachable(self, reachable: bool, url: str | None = None) -> None:
+        """The schema registry's state: /readyz answers 503 while it cannot serve schemas."""
+        self.health.registry_reachable(reachable, url)
 
     def idle(self, consumer: Any) -> None:
         self._maybe_lag(consumer)
