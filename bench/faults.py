@@ -1,0 +1,613 @@
+"""Reliability battery: the plugin under kills, poison and a registry outage, counted by alert id.
+
+Each scenario runs `broker-plugin run` as a separate process (the shipped model, LSST 11.1
+alerts in the wire format) against a real Kafka broker and counts, by alert id, what came
+out: `produced` good alerts, `outputs` records, `distinct` alert ids among them, `lost`
+(good alerts with no record), `duplicates` (records beyond one per alert), `dead_lettered`,
+the plugin's `exit_codes` and `seconds`. Scenarios:
+
+* `sigkill` — SIGKILL at random moments while a producer streams the alerts at a steady
+  rate over 3 partitions, restarting each time with the same group (at-least-once: 0 lost,
+  duplicates reported);
+* `sigkill-eos` — the same with `--exactly-once`, read with read_committed: 0 lost and 0
+  duplicates;
+* `sigterm` — SIGTERM during a full batch: exit 0, and after a restart 0 lost, 0 duplicates;
+* `poison` — bad messages of every kind interleaved with good alerts: every good alert
+  classified, every bad one dead-lettered with its original bytes and a reason, no record
+  for a dead-lettered alert, the plugin alive throughout, its RSS sampled;
+* `registry` — the schema registry (a Confluent-compatible HTTP server here) answers 503
+  for `--outage` seconds mid-stream: 0 dead letters, 0 lost.
+
+    python bench/faults.py [--short] [--scenarios sigkill,sigkill-eos,sigterm,poison,registry]
+        [--alerts 20000] [--kills 20] [--rate 250] [--poison 10000] [--outage 60]
+        [--bootstrap HOST:PORT] [--json FILE]
+
+Without --bootstrap it starts a private broker (scripts/local-kafka) and stops it after.
+`--short` is the version `scripts/test` runs (tests/test_faults.py): a few kills and a few
+hundred poison messages. Broker restarts, two-consumer rebalances, fuzzing, the soak and
+SASL/TLS are not in this battery yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from devtools.kafka_support import (  # noqa: E402
+    TopicReader,
+    create_topics,
+    start_local_kafka,
+    stop_local_kafka,
+    unique_topic_name,
+)
+
+SCHEMA_ID = 1101
+#: Librdkafka settings so a restarted member is back quickly (static membership does the rest).
+QUICK_GROUP = ("-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000")
+
+
+@dataclass
+class Outcome:
+    """One scenario's counts (the JSON entry)."""
+
+    scenario: str
+    produced: int = 0
+    outputs: int = 0
+    distinct: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    exit_codes: list[int | None] = field(default_factory=list)
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+    expected: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(_meets(getattr(self, k, self.extra.get(k)), v)
+                   for k, v in self.expected.items())
+
+
+def _meets(value: Any, wanted: Any) -> bool:
+    if isinstance(wanted, str) and wanted.startswith("<="):
+        return value is not None and value <= float(wanted[2:])
+    return bool(value == wanted)
+
+
+# -- alerts ----------------------------------------------------------------------------------
+
+
+def schema_dir() -> Path:
+    import lsst.alert.packet as packet  # test extra: the LSST schemas are not shipped
+
+    return Path(packet.__file__).parent / "schema"
+
+
+def good_alerts(n: int, seed: int = 0) -> tuple[list[bytes], list[str]]:
+    """n LSST 11.1 alerts (10 per object, 40-point histories) and their alert ids."""
+    from broker_plugin.decoding import AlertDecoder, DirectorySchemaSource
+    from broker_plugin.serving.produce import iter_alerts
+    from devtools.serving_data import periodic_curves
+
+    per_object = 10
+    curves = periodic_curves(-(-n // per_object), points=40 + per_object, seed=seed)
+    payloads = [p for _, p in iter_alerts(curves, "lsst", "11.1", per_object, schema_dir())][:n]
+    decoded = AlertDecoder(DirectorySchemaSource(schema_dir())).decode_batch(payloads)
+    ids = [str(i) for i in decoded.alert_id]
+    if len(ids) != len(payloads) or len(set(ids)) != len(ids):
+        raise RuntimeError("generated alerts do not decode to distinct ids")
+    return payloads, ids
+
+
+def poison_kinds(good: bytes, seed: int) -> dict[str, Callable[[int], bytes | None]]:
+    """Bad message makers by kind (argument: a counter, so each message differs)."""
+    import fastavro
+
+    from broker_plugin.alerts import ZtfAlertEncoder, container, serialise
+    from broker_plugin.alerts.lsst_encoder import LsstAlertEncoder
+    from broker_plugin.avro.framing import frame_confluent
+    from broker_plugin.decoding import DirectorySchemaSource
+    from broker_plugin.serving.produce import project_schema
+    from devtools.serving_data import periodic_curves
+
+    rng = random.Random(seed)
+    body = good[5:]
+    curves = periodic_curves(1, points=30, seed=seed)
+    lsst_schema = DirectorySchemaSource(schema_dir()).get(SCHEMA_ID)
+    encoder = LsstAlertEncoder(lsst_schema)
+    ztf_schema = project_schema("ztf_alert")
+    ztf = container(ztf_schema, [ZtfAlertEncoder(ztf_schema).encode(curves)])
+    old = json.loads((schema_dir() / "7" / "0" / "sample_data" / "alert.json").read_text())
+    old_schema = DirectorySchemaSource(schema_dir()).get(700)
+
+    def bad_fluxes(value: float) -> Callable[[int], bytes]:
+        def make(i: int) -> bytes:
+            alert = encoder.encode(curves)
+            alert["diaSource"]["diaSourceId"] += i  # distinct payloads
+            for source in [alert["diaSource"], *(alert.get("prvDiaSources") or [])]:
+                source["scienceFlux"] = value
+            for forced in alert.get("prvDiaForcedSources") or []:
+                forced["scienceFlux"] = value
+            return serialise(lsst_schema, alert, SCHEMA_ID)
+        return make
+
+    def lsst7(i: int) -> bytes:
+        buffer = __import__("io").BytesIO()
+        fastavro.schemaless_writer(buffer, old_schema, old)
+        return frame_confluent(700, buffer.getvalue() + b"\x00" * (i % 3))
+
+    return {
+        "random_bytes": lambda i: bytes([rng.randrange(1, 256)]) + rng.randbytes(
+            rng.randrange(0, 400)),
+        "wrong_magic": lambda i: bytes([1 + i % 200]) + body,
+        "unknown_schema_id": lambda i: frame_confluent(90_000 + i % 1000, body),
+        "truncated_body": lambda i: good[: 6 + rng.randrange(len(good) // 2)],
+        "empty_value": lambda i: b"",
+        "null_value": lambda i: None,
+        "nan_fluxes": bad_fluxes(float("nan")),
+        "inf_fluxes": bad_fluxes(float("inf")),
+        "negative_fluxes": bad_fluxes(-5.0),
+        "ztf_on_lsst_topic": lambda i: ztf,
+        "lsst_7x": lsst7,
+    }
+
+
+def long_history_alert() -> tuple[bytes, str]:
+    """A valid alert with a 20,000-point history (it must be classified, not choke us)."""
+    from broker_plugin.decoding import AlertDecoder, DirectorySchemaSource
+    from broker_plugin.serving.produce import make_encoder
+    from devtools.serving_data import periodic_curves
+
+    curves = periodic_curves(1, points=20_000, seed=77)
+    payload = make_encoder("lsst", "11.1", schema_dir())(curves, None)
+    decoded = AlertDecoder(DirectorySchemaSource(schema_dir())).decode_batch([payload])
+    return payload, str(decoded.alert_id[0])
+
+
+# -- the plugin process ----------------------------------------------------------------------
+
+
+class Plugin:
+    """`broker-plugin run` as a child process, restartable with the same arguments."""
+
+    def __init__(self, bootstrap: str, topics: dict[str, str], *extra: str,
+                 log: Path) -> None:
+        self.command = [
+            sys.executable, "-m", "broker_plugin", "run", "--bootstrap-servers", bootstrap,
+            "--input-topic", topics["in"], "--output-topic", topics["out"],
+            "--dlq-topic", topics["dlq"], "--group-id", topics["group"],
+            "--group-instance-id", f"{topics['group']}-0", "--output-format", "json",
+            "--no-metrics", *QUICK_GROUP, *extra]
+        if "--schema-registry-url" not in extra:
+            self.command += ["--schema-dir", str(schema_dir())]
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.exit_codes: list[int | None] = []
+        self.starts = 0
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT)
+        self.starts += 1
+
+    def wait_running(self, timeout_s: float = 60.0) -> bool:
+        """Until this start has subscribed (its "consuming" log line): a SIGTERM before
+        that meets Python's default handler, not ours."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.alive():
+            if self.log.read_text(errors="replace").count(" consuming [") >= self.starts:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def signal(self, signum: int, timeout_s: float = 60.0) -> int | None:
+        if self.process is None:
+            return None
+        self.process.send_signal(signum)
+        try:
+            code = self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = None  # hung: recorded as None
+        self.exit_codes.append(code)
+        self.process = None
+        return code
+
+    def reap(self) -> None:
+        """Record the exit of a plugin that stopped on its own (its log says why)."""
+        if self.process is not None and self.process.poll() is not None:
+            self.exit_codes.append(self.process.returncode)
+            self.process = None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def rss_mb(self) -> float | None:
+        if self.process is None:
+            return None
+        try:
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
+
+
+#: Topics and producers take messages up to this size (the 20,000-point alert is ~6 MB;
+#: Kafka's default limit is 1 MB).
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+
+
+def make_topics(bootstrap: str, label: str, partitions: int = 3) -> dict[str, str]:
+    topics = {k: unique_topic_name(f"faults-{label}-{k}") for k in ("in", "out", "dlq")}
+    create_topics(bootstrap, topics.values(), partitions=partitions,
+                  config={"max.message.bytes": str(MAX_MESSAGE_BYTES)})
+    topics["group"] = unique_topic_name(f"faults-{label}")
+    return topics
+
+
+class Stream(threading.Thread):
+    """Produces payloads at a steady rate in the background; join() re-raises its error."""
+
+    def __init__(self, run: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self._run = run
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:
+            self.error = exc
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise RuntimeError(f"producing the input stream failed: {self.error}")
+
+
+def stream(bootstrap: str, topic: str, payloads: Sequence[bytes | None], rate: float,
+           keys: Sequence[bytes | None] | None = None) -> Stream:
+    """Produce `payloads` at `rate` per second (0: at once) from a background thread."""
+    from confluent_kafka import Producer
+
+    def run() -> None:
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5,
+                             "enable.idempotence": True,
+                             "message.max.bytes": MAX_MESSAGE_BYTES})
+        n_partitions = len(producer.list_topics(topic, timeout=10).topics[topic].partitions)
+        started = time.monotonic()
+        for i, value in enumerate(payloads):
+            if rate > 0:
+                lag = started + i / rate - time.monotonic()
+                if lag > 0:
+                    time.sleep(lag)
+            key = keys[i] if keys is not None else None
+            while True:
+                try:
+                    if key is None:
+                        producer.produce(topic, value=value, partition=i % n_partitions)
+                    else:
+                        producer.produce(topic, value=value, key=key)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            producer.poll(0)
+        if producer.flush(60):
+            raise RuntimeError(f"producer to {topic} could not deliver everything")
+
+    thread = Stream(run)
+    thread.start()
+    return thread
+
+
+def read_ids(reader: TopicReader) -> list[str]:
+    return [json.loads(m.value())["alert_id"] for m in reader.messages]
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, step: Callable[[], None],
+             plugin: Plugin, producer: Stream | None = None) -> bool:
+    """Until `condition`, the timeout, the plugin's unexpected exit or a producer error."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        step()
+        if condition():
+            return True
+        if not plugin.alive():
+            plugin.reap()
+            return False
+        if producer is not None and producer.error is not None:
+            producer.join()  # raises
+    return False
+
+
+def count(outcome: Outcome, ids: Sequence[str], out: TopicReader, dlq: TopicReader) -> None:
+    seen = read_ids(out)
+    outcome.produced = len(ids)
+    outcome.outputs = len(seen)
+    outcome.distinct = len(set(seen))
+    outcome.lost = len(set(ids) - set(seen))
+    outcome.duplicates = outcome.outputs - outcome.distinct
+    outcome.dead_lettered = len(dlq.messages)
+
+
+# -- scenarios -------------------------------------------------------------------------------
+
+
+def sigkill(bootstrap: str, work: Path, n: int, kills: int, rate: float,
+            exactly_once: bool = False, seed: int = 0) -> Outcome:
+    """Kill -9 at random moments over a stream at `rate`, restart with the same group."""
+    name = "sigkill-eos" if exactly_once else "sigkill"
+    outcome = Outcome(name, expected={"lost": 0, "dead_lettered": 0, "exit_codes_ok": True,
+                                      **({"duplicates": 0} if exactly_once else {})})
+    payloads, ids = good_alerts(n, seed)
+    topics = make_topics(bootstrap, name)
+    extra = ("--exactly-once", "--transactional-id", topics["group"]) if exactly_once else ()
+    plugin = Plugin(bootstrap, topics, *extra, log=work / f"{name}.log")
+    rng = random.Random(seed)
+    started = time.monotonic()
+    producer = stream(bootstrap, topics["in"], payloads, rate)
+    duration = n / rate if rate > 0 else 10.0
+    with TopicReader(bootstrap, topics["out"]) as out, TopicReader(bootstrap,
+                                                                   topics["dlq"]) as dlq:
+        plugin.start()
+        for _ in range(kills):
+            time.sleep(rng.uniform(0.3, 2.0) * duration / kills)
+            out.poll(0)
+            plugin.signal(signal.SIGKILL)
+            plugin.start()
+        producer.join()
+        wait_for(lambda: set(read_ids(out)) >= set(ids), 300, lambda: out.poll(0.5), plugin)
+        plugin.wait_running()
+        plugin.signal(signal.SIGTERM)
+        out.poll(1.0)
+        dlq.poll(1.0)
+        count(outcome, ids, out, dlq)
+    outcome.exit_codes = plugin.exit_codes
+    outcome.extra["exit_codes_ok"] = (plugin.exit_codes[:-1] == [-signal.SIGKILL] * kills
+                                      and plugin.exit_codes[-1] == 0)
+    outcome.extra["kills"] = kills
+    outcome.seconds = round(time.monotonic() - started, 1)
+    return outcome
+
+
+def sigterm(bootstrap: str, work: Path, n: int, seed: int = 1) -> Outcome:
+    """SIGTERM while a full batch is in hand: exit 0; after a restart nothing lost or doubled."""
+    outcome = Outcome("sigterm", expected={"lost": 0, "duplicates": 0, "exit_codes_ok": True})
+    payloads, ids = good_alerts(n, seed)
+    topics = make_topics(bootstrap, "sigterm")
+    plugin = Plugin(bootstrap, topics, "--batch-size", "500", "--batch-wait-ms", "2000",
+                    log=work / "sigterm.log")
+    started = time.monotonic()
+    stream(bootstrap, topics["in"], payloads, 0).join()
+    with TopicReader(bootstrap, topics["out"]) as out, TopicReader(bootstrap,
+                                                                   topics["dlq"]) as dlq:
+        plugin.start()
+        wait_for(lambda: len(out.messages) > 0, 120, lambda: out.poll(0.05), plugin)
+        plugin.wait_running()
+        plugin.signal(signal.SIGTERM)
+        plugin.start()
+        wait_for(lambda: set(read_ids(out)) >= set(ids), 300, lambda: out.poll(0.5), plugin)
+        plugin.wait_running()
+        plugin.signal(signal.SIGTERM)
+        out.poll(2.0)
+        dlq.poll(0.5)
+        count(outcome, ids, out, dlq)
+    outcome.exit_codes = plugin.exit_codes
+    outcome.extra["exit_codes_ok"] = plugin.exit_codes == [0, 0]
+    outcome.seconds = round(time.monotonic() - started, 1)
+    return outcome
+
+
+def poison(bootstrap: str, work: Path, n_bad: int, seed: int = 2) -> Outcome:
+    """Every kind of bad message between good alerts (plus a null key and a 20,000-point
+    history, which are good): good ones classified, bad ones dead-lettered as they came."""
+    outcome = Outcome("poison", expected={"lost": 0, "duplicates": 0, "alive": True,
+                                          "dead_letters_match": True,
+                                          "records_for_bad": 0})
+    payloads, ids = good_alerts(n_bad, seed)
+    long_payload, long_id = long_history_alert()
+    kinds = poison_kinds(payloads[0], seed)
+    names = list(kinds)
+    bad = [kinds[names[i % len(names)]](i) for i in range(n_bad)]
+    values: list[bytes | None] = []
+    keys: list[bytes | None] = []
+    for i, (good, poisoned) in enumerate(zip(payloads, bad, strict=True)):
+        values += [good, poisoned]
+        keys += [None if i % 50 == 0 else f"k{i}".encode(), f"p{i}".encode()]
+    values.append(long_payload)
+    keys.append(b"long")
+    ids = [*ids, long_id]
+    topics = make_topics(bootstrap, "poison")
+    plugin = Plugin(bootstrap, topics, "--batch-size", "500", log=work / "poison.log")
+    started = time.monotonic()
+    stream(bootstrap, topics["in"], values, 0, keys).join()  # all in before the plugin starts
+    rss: list[float] = []
+    alive = True
+    with TopicReader(bootstrap, topics["out"]) as out, TopicReader(bootstrap,
+                                                                   topics["dlq"]) as dlq:
+        plugin.start()
+
+        def step() -> None:
+            nonlocal alive
+            out.poll(0.3)
+            dlq.poll(0.2)
+            alive = alive and plugin.alive()
+            if (mb := plugin.rss_mb()) is not None:
+                rss.append(mb)
+
+        wait_for(lambda: len(out.messages) >= len(ids) and len(dlq.messages) >= n_bad, 600,
+                 step, plugin)
+        plugin.wait_running()
+        plugin.signal(signal.SIGTERM)
+        out.poll(1.0)
+        dlq.poll(1.0)
+        count(outcome, ids, out, dlq)
+        from broker_plugin.serving.dlq import read_dead_letter_headers
+
+        originals = Counter(v if v is not None else b"<null>" for v in bad)
+        returned = Counter(m.value() if m.value() is not None else b"<null>"
+                           for m in dlq.messages)
+        reasons = Counter(read_dead_letter_headers(m.headers())["reason"] for m in dlq.messages)
+        record_ids = set(read_ids(out))
+    outcome.exit_codes = plugin.exit_codes
+    outcome.extra.update(
+        alive=alive, dead_letters_match=originals == returned,
+        records_for_bad=len(record_ids - set(ids)), reasons=dict(reasons),
+        kinds=names, rss_mb_first=round(rss[0], 1) if rss else None,
+        rss_mb_max=round(max(rss), 1) if rss else None,
+        rss_mb_last=round(rss[-1], 1) if rss else None)
+    outcome.seconds = round(time.monotonic() - started, 1)
+    return outcome
+
+
+@contextmanager
+def schema_registry() -> Iterator[tuple[str, Callable[[bool], None]]]:
+    """A Confluent-compatible registry (GET /schemas/ids/ID) serving LSST 11.1 as one
+    self-contained schema; the callable takes it down (503) or back up."""
+    import fastavro
+
+    from broker_plugin.decoding import DirectorySchemaSource
+
+    text = fastavro.schema.to_parsing_canonical_form(
+        DirectorySchemaSource(schema_dir()).get(SCHEMA_ID))
+    state = {"down": False}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if state["down"]:
+                self.send_response(503)
+                self.end_headers()
+                return
+            found = self.path == f"/schemas/ids/{SCHEMA_ID}"
+            self.send_response(200 if found else 404)
+            self.end_headers()
+            if found:
+                self.wfile.write(json.dumps({"schema": text}).encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield (f"http://127.0.0.1:{server.server_address[1]}",
+               lambda down: state.__setitem__("down", down))
+    finally:
+        server.shutdown()
+
+
+def registry(bootstrap: str, work: Path, n: int, outage_s: float, rate: float,
+             seed: int = 3) -> Outcome:
+    """The registry answers 503 for `outage_s` mid-stream; a new schema id must wait for it."""
+    outcome = Outcome("registry", expected={"lost": 0, "dead_lettered": 0,
+                                            "exit_codes_ok": True})
+    payloads, ids = good_alerts(n, seed)
+    topics = make_topics(bootstrap, "registry")
+    started = time.monotonic()
+    with schema_registry() as (url, set_down), TopicReader(bootstrap, topics["out"]) as out, \
+            TopicReader(bootstrap, topics["dlq"]) as dlq:
+        plugin = Plugin(bootstrap, topics, "--schema-registry-url", url,
+                        log=work / "registry.log")
+        set_down(True)  # down from the start: no schema is cached yet
+        producer = stream(bootstrap, topics["in"], payloads, rate)
+        plugin.start()
+        time.sleep(outage_s)
+        out.poll(0.5)
+        dlq.poll(0.1)
+        outcome.extra["outputs_during_outage"] = len(out.messages)
+        set_down(False)
+        producer.join()
+        wait_for(lambda: set(read_ids(out)) >= set(ids), 300, lambda: out.poll(0.5), plugin)
+        plugin.wait_running()
+        plugin.signal(signal.SIGTERM)
+        out.poll(1.0)
+        dlq.poll(1.0)
+        count(outcome, ids, out, dlq)
+    outcome.exit_codes = plugin.exit_codes
+    outcome.extra["exit_codes_ok"] = plugin.exit_codes == [0]
+    outcome.extra["outage_s"] = outage_s
+    outcome.seconds = round(time.monotonic() - started, 1)
+    return outcome
+
+
+# -- driver ----------------------------------------------------------------------------------
+
+SCENARIOS = ("sigkill", "sigkill-eos", "sigterm", "poison", "registry")
+
+
+def run_battery(bootstrap: str, work: Path, scenarios: Sequence[str], *, alerts: int,
+                kills: int, rate: float, n_poison: int, outage_s: float,
+                say: Callable[[str], None] = print) -> list[Outcome]:
+    runs: dict[str, Callable[[], Outcome]] = {
+        "sigkill": lambda: sigkill(bootstrap, work, alerts, kills, rate),
+        "sigkill-eos": lambda: sigkill(bootstrap, work, alerts, kills, rate, exactly_once=True),
+        "sigterm": lambda: sigterm(bootstrap, work, min(alerts, 5000)),
+        "poison": lambda: poison(bootstrap, work, n_poison),
+        "registry": lambda: registry(bootstrap, work, min(alerts, 5000), outage_s, rate),
+    }
+    outcomes = []
+    for name in scenarios:
+        say(f"scenario {name} ...")
+        outcome = runs[name]()
+        outcomes.append(outcome)
+        say(f"  {'PASS' if outcome.passed else 'FAIL'} {json.dumps(asdict(outcome))}")
+    return outcomes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short", action="store_true",
+                        help="the scripts/test version: 1,500 alerts, 3 kills, 300 poison")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--alerts", type=int, default=20_000)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=250.0, help="alerts/s while streaming")
+    parser.add_argument("--poison", type=int, default=10_000)
+    parser.add_argument("--outage", type=float, default=60.0, help="registry outage [s]")
+    parser.add_argument("--bootstrap", default=os.environ.get("SELFREG_TEST_KAFKA_BOOTSTRAP"))
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    if args.short:
+        args.alerts, args.kills, args.poison, args.outage = 1500, 3, 300, 8.0
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    unknown = set(scenarios) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"error: unknown scenario(s) {sorted(unknown)}; use {SCENARIOS}")
+    with tempfile.TemporaryDirectory(prefix="faults-") as tmp:
+        work = Path(tmp)
+        bootstrap = args.bootstrap or start_local_kafka(work / "kafka", os.getpid())
+        try:
+            outcomes = run_battery(bootstrap, work, scenarios, alerts=args.alerts,
+                                   kills=args.kills, rate=args.rate, n_poison=args.poison,
+                                   outage_s=args.outage)
+        finally:
+            if not args.bootstrap:
+                stop_local_kafka(work / "kafka")
+    if args.json:
+        args.json.write_text(json.dumps([asdict(o) | {"passed": o.passed} for o in outcomes],
+                                        indent=1) + "\n")
+    sys.exit(0 if all(o.passed for o in outcomes) else 1)
+
+
+if __name__ == "__main__":
+    main()

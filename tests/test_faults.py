@@ -1,0 +1,32 @@
+"""The short reliability battery (bench/faults.py --short) against the session's real broker.
+
+Kills, SIGTERM mid-batch, poison of every kind and a registry outage, each counted by alert
+id: 0 lost everywhere, 0 duplicates where promised, every bad message dead-lettered with its
+original bytes. The full battery (20,000 alerts, 20 kills, 10,000 poison) runs from the
+README's command. Needs lsst-alert-packet (test extra) for the LSST schemas.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("lsst.alert.packet", reason="needs lsst-alert-packet (test extra)")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import faults  # noqa: E402
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+@pytest.mark.parametrize("scenario", faults.SCENARIOS)
+def test_short_battery_scenario(scenario: str, kafka_bootstrap: str, tmp_path: Path) -> None:
+    [outcome] = faults.run_battery(kafka_bootstrap, tmp_path, [scenario], alerts=1500,
+                                   kills=3, rate=250.0, n_poison=300, outage_s=8.0,
+                                   say=lambda message: None)
+    assert outcome.passed, json.dumps(asdict(outcome), indent=1)
+    assert outcome.produced > 0 and outcome.lost == 0
