@@ -65,6 +65,9 @@ class TrainingConfig:
     # season gap, and the two largest steps of every curve): on the cross-survey folds the
     # feature forest reaches pooled macro F1 0.46 without them against 0.31 with them.
     pair_filters: bool = True
+    # Length L of the (Δt, Δm) sequence: the most recent L pairs of a curve (paper: 300;
+    # its Table 6 compares 50/150/300).
+    sequence_length: int = 300
     # Period-free statistics of the magnitude distribution beside the sequence, computed
     # inside the graph (classifier/summary.py): cadence-robust evidence for new surveys.
     summary_features: bool = False
@@ -184,8 +187,8 @@ class TrainingConfig:
         """How this run builds its (Δt, Δm) sequences (stored in the model card)."""
         merge = self.merge_within_days or None
         if self.pair_filters:
-            return FeatureSettings(merge_within=merge)
-        return replace(FeatureSettings.unfiltered(), merge_within=merge)
+            return FeatureSettings(self.sequence_length, merge_within=merge)
+        return replace(FeatureSettings.unfiltered(self.sequence_length), merge_within=merge)
 
     def resolved_version(self, today: str | None = None) -> str:
         """`model_version`, or YYYY.MM.DD+<8 hex of the config>: two models trained the same
