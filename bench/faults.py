@@ -428,7 +428,9 @@ def poison(bootstrap: str, work: Path, n_bad: int, seed: int = 2) -> Outcome:
     long_payload, long_id = long_history_alert()
     kinds = poison_kinds(payloads[0], seed)
     names = list(kinds)
-    bad = [kinds[names[i % len(names)]](i) for i in range(n_bad)]
+    bad = [kinds[names[i % len(names)]](i) for i in range(n_bad - 1)]
+    bad.append(b"\x07" + random.Random(seed).randbytes(3 * 1024 * 1024))  # over 1 MB
+    names.append("oversized_garbage")
     values: list[bytes | None] = []
     keys: list[bytes | None] = []
     for i, (good, poisoned) in enumerate(zip(payloads, bad, strict=True)):
@@ -462,11 +464,18 @@ def poison(bootstrap: str, work: Path, n_bad: int, seed: int = 2) -> Outcome:
         out.poll(1.0)
         dlq.poll(1.0)
         count(outcome, ids, out, dlq)
+        from broker_plugin.serving.consumer import DEFAULT_MESSAGE_MAX_BYTES, DLQ_HEADROOM_BYTES
         from broker_plugin.serving.dlq import read_dead_letter_headers
 
-        originals = Counter(v if v is not None else b"<null>" for v in bad)
-        returned = Counter(m.value() if m.value() is not None else b"<null>"
-                           for m in dlq.messages)
+        # A dead letter too large for the DLQ topic comes back without its value, its size
+        # in dlq.value_dropped (broker_plugin/serving/dlq.py).
+        limit = DEFAULT_MESSAGE_MAX_BYTES - DLQ_HEADROOM_BYTES
+        originals = Counter(b"<null>" if v is None else v if len(v) <= limit
+                            else f"<dropped {len(v)}>".encode() for v in bad)
+        returned = Counter(
+            m.value() if m.value() is not None else
+            f"<dropped {h['value_dropped']}>".encode() if "value_dropped" in h else b"<null>"
+            for m in dlq.messages for h in [read_dead_letter_headers(m.headers())])
         reasons = Counter(read_dead_letter_headers(m.headers())["reason"] for m in dlq.messages)
         record_ids = set(read_ids(out))
     outcome.exit_codes = plugin.exit_codes

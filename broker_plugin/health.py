@@ -124,7 +124,8 @@ class Health:
         )
 
     def readiness(self, now: float | None = None) -> Probe:
-        """Ready: model loaded, consumer running, Kafka and registry reachable (partitions if asked).
+        """Ready: model loaded, consumer running, Kafka and registry reachable (and partitions
+        if required).
 
         The detail names the broker or registry only while it is unreachable, so a healthy
         answer keeps its three keys.

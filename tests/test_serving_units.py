@@ -740,3 +740,24 @@ def test_a_registry_outage_makes_the_plugin_unready_until_it_answers() -> None:
     observer.registry_reachable(True)
     assert health.readiness().ok and "schema_registry_unreachable" not in str(
         health.readiness().detail)
+
+
+def test_a_dead_letter_too_large_for_its_topic_keeps_its_place_not_its_bytes() -> None:
+    """Over the size limit, the value is dropped (it would fail every delivery and stop the
+    stream on the same message at each restart); its size and origin stay in the headers."""
+    from broker_plugin.serving.dlq import (
+        dead_letter_headers,
+        dead_letter_value,
+        read_dead_letter_headers,
+    )
+
+    assert dead_letter_value(b"x" * 10, limit=10) == (b"x" * 10, None)
+    assert dead_letter_value(None, limit=10) == (None, None)
+    value, dropped = dead_letter_value(b"x" * 11, limit=10)
+    assert value is None and dropped == 11
+    headers = read_dead_letter_headers(dead_letter_headers(
+        "bad_magic", "first byte 7", None, "alerts", 2, 41, dropped_bytes=dropped))
+    assert headers["value_dropped"] == "11"
+    assert (headers["origin.topic"], headers["origin.offset"]) == ("alerts", "41")
+    assert "value_dropped" not in read_dead_letter_headers(dead_letter_headers(
+        "bad_magic", "first byte 7", None, "alerts", 2, 41))

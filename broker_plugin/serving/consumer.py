@@ -40,7 +40,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from broker_plugin.decoding.schema_sources import SchemaRegistryUnavailableError
 from broker_plugin.serving.config import ServingConfig
-from broker_plugin.serving.dlq import dead_letter_headers
+from broker_plugin.serving.dlq import dead_letter_headers, dead_letter_value
 from broker_plugin.serving.kafka_errors import (
     LOST_OWNERSHIP_CODES,
     FatalKafkaError,
@@ -65,6 +65,10 @@ MAX_CONSECUTIVE_ABORTS = 8
 ABORT_BACKOFF_S = 0.2
 #: Pause before re-reading a batch whose schemas the registry could not serve; it doubles
 #: per failed try up to the maximum (below the liveness timeout: the loop ticks between).
+#: librdkafka's (and Kafka's topic) default message size limit, and what a dead letter
+#: keeps free of it for the key and the dlq.* headers.
+DEFAULT_MESSAGE_MAX_BYTES = 1_000_000
+DLQ_HEADROOM_BYTES = 64 * 1024
 REGISTRY_BACKOFF_S = 1.0
 REGISTRY_BACKOFF_MAX_S = 30.0
 #: Seconds the start-up topic check waits for the cluster's metadata before riding it out.
@@ -152,6 +156,9 @@ class AlertConsumer:
         self._revoked: set[tuple[str, int]] = set()
         self._fatal: KafkaError | None = None
         self._aborts_in_row = 0
+        # Room for the key and headers under the producer's message size limit.
+        self._dlq_value_limit = int(self.config.producer_settings().get(
+            "message.max.bytes", DEFAULT_MESSAGE_MAX_BYTES)) - DLQ_HEADROOM_BYTES
         self._registry_down_since: float | None = None
         self._registry_tries = 0
         self._plugin = f"{pipeline.card.name}:{pipeline.card.version}"
@@ -472,10 +479,11 @@ class AlertConsumer:
             )
         for reject in outcome.rejected:
             message = batch[reject.index]
+            value, dropped = dead_letter_value(message.value(), self._dlq_value_limit)
             self._send(
                 deliveries,
                 config.dlq_topic,
-                message.value(),
+                value,
                 message.key(),
                 dead_letter_headers(
                     reject.reason,
@@ -486,6 +494,7 @@ class AlertConsumer:
                     message.offset(),
                     original=message.headers(),
                     plugin=self._plugin,
+                    dropped_bytes=dropped,
                 ),
             )
         self.producer.poll(0)
