@@ -6,8 +6,9 @@ out: `produced` good alerts, `outputs` records, `distinct` alert ids among them,
 (good alerts with no record), `duplicates` (records beyond one per alert), `dead_lettered`,
 the plugin's `exit_codes` and `seconds`. Scenarios:
 
-* `sigkill` — SIGKILL at random moments while a producer streams the alerts at a steady
-  rate over 3 partitions, restarting each time with the same group (at-least-once: 0 lost,
+* `sigkill` — SIGKILL at random moments while the plugin works through the alerts (3
+  partitions, all produced up front so it is busy: each life is killed within half a second
+  of its first record), restarting each time with the same group (at-least-once: 0 lost,
   duplicates reported);
 * `sigkill-eos` — the same with `--exactly-once`, read with read_committed: 0 lost and 0
   duplicates;
@@ -358,6 +359,7 @@ def sigkill(bootstrap: str, work: Path, n: int, kills: int, rate: float,
     """Kill -9 at random moments over a stream at `rate`, restart with the same group."""
     name = "sigkill-eos" if exactly_once else "sigkill"
     outcome = Outcome(name, expected={"lost": 0, "dead_lettered": 0, "exit_codes_ok": True,
+                                      "kills": kills,
                                       **({"duplicates": 0} if exactly_once else {})})
     payloads, ids = good_alerts(n, seed)
     topics = make_topics(bootstrap, name)
@@ -366,14 +368,20 @@ def sigkill(bootstrap: str, work: Path, n: int, kills: int, rate: float,
     rng = random.Random(seed)
     started = time.monotonic()
     producer = stream(bootstrap, topics["in"], payloads, rate)
-    duration = n / rate if rate > 0 else 10.0
+    done = 0
     with TopicReader(bootstrap, topics["out"]) as out, TopicReader(bootstrap,
                                                                    topics["dlq"]) as dlq:
         plugin.start()
         for _ in range(kills):
-            time.sleep(rng.uniform(0.3, 2.0) * duration / kills)
-            out.poll(0)
+            # Kill while it works: after this life's first new record, at a random moment
+            # within the next half second (mid-batch, between produce and commit, or idle).
+            before = len(out.messages)
+            if not wait_for(lambda: len(out.messages) > before, 120,  # noqa: B023
+                            lambda: out.poll(0.05), plugin, producer):
+                break  # nothing left to process, or the plugin stopped on its own
+            time.sleep(rng.uniform(0.0, 0.5))
             plugin.signal(signal.SIGKILL)
+            done += 1
             plugin.start()
         producer.join()
         wait_for(lambda: set(read_ids(out)) >= set(ids), 300, lambda: out.poll(0.5), plugin)
@@ -383,9 +391,9 @@ def sigkill(bootstrap: str, work: Path, n: int, kills: int, rate: float,
         dlq.poll(1.0)
         count(outcome, ids, out, dlq)
     outcome.exit_codes = plugin.exit_codes
-    outcome.extra["exit_codes_ok"] = (plugin.exit_codes[:-1] == [-signal.SIGKILL] * kills
+    outcome.extra["exit_codes_ok"] = (plugin.exit_codes[:-1] == [-signal.SIGKILL] * done
                                       and plugin.exit_codes[-1] == 0)
-    outcome.extra["kills"] = kills
+    outcome.extra["kills"] = done
     outcome.seconds = round(time.monotonic() - started, 1)
     return outcome
 
@@ -568,8 +576,8 @@ def run_battery(bootstrap: str, work: Path, scenarios: Sequence[str], *, alerts:
                 kills: int, rate: float, n_poison: int, outage_s: float,
                 say: Callable[[str], None] = print) -> list[Outcome]:
     runs: dict[str, Callable[[], Outcome]] = {
-        "sigkill": lambda: sigkill(bootstrap, work, alerts, kills, rate),
-        "sigkill-eos": lambda: sigkill(bootstrap, work, alerts, kills, rate, exactly_once=True),
+        "sigkill": lambda: sigkill(bootstrap, work, alerts, kills, 0),
+        "sigkill-eos": lambda: sigkill(bootstrap, work, alerts, kills, 0, exactly_once=True),
         "sigterm": lambda: sigterm(bootstrap, work, min(alerts, 5000)),
         "poison": lambda: poison(bootstrap, work, n_poison),
         "registry": lambda: registry(bootstrap, work, min(alerts, 5000), outage_s, rate),
@@ -586,18 +594,19 @@ def run_battery(bootstrap: str, work: Path, scenarios: Sequence[str], *, alerts:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true",
-                        help="the scripts/test version: 1,500 alerts, 3 kills, 300 poison")
+                        help="the scripts/test version: 3,000 alerts, 3 kills, 300 poison")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--alerts", type=int, default=20_000)
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--rate", type=float, default=250.0, help="alerts/s while streaming")
+    parser.add_argument("--rate", type=float, default=250.0,
+                        help="alerts/s streamed during the registry outage")
     parser.add_argument("--poison", type=int, default=10_000)
     parser.add_argument("--outage", type=float, default=60.0, help="registry outage [s]")
     parser.add_argument("--bootstrap", default=os.environ.get("SELFREG_TEST_KAFKA_BOOTSTRAP"))
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.short:
-        args.alerts, args.kills, args.poison, args.outage = 1500, 3, 300, 8.0
+        args.alerts, args.kills, args.poison, args.outage = 3000, 3, 300, 8.0
     scenarios = [s for s in args.scenarios.split(",") if s]
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:

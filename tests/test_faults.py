@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 @pytest.mark.parametrize("scenario", faults.SCENARIOS)
 def test_short_battery_scenario(scenario: str, kafka_bootstrap: str, tmp_path: Path) -> None:
-    [outcome] = faults.run_battery(kafka_bootstrap, tmp_path, [scenario], alerts=1500,
+    [outcome] = faults.run_battery(kafka_bootstrap, tmp_path, [scenario], alerts=3000,
                                    kills=3, rate=250.0, n_poison=300, outage_s=8.0,
                                    say=lambda message: None)
     assert outcome.passed, json.dumps(asdict(outcome), indent=1)
