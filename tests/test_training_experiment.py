@@ -35,3 +35,80 @@ def test_compare_detects_a_clear_difference() -> None:
     assert table["macro_f1"]["mann_whitney_p"] < 0.05
     assert abs(table["macro_f1"]["two-losses"]["mean"] - 0.9) < 0.02
     assert table["roc_auc_ovr"]["one-loss"] is None
+
+
+def _tiny_config(**changes: object) -> TrainingConfig:
+    return TrainingConfig(epochs=1, batch_size=16, n_blocks=2, fc_units=16,
+                          synthetic_per_batch=12, num_threads=1, window_min_length=10,
+                          sequence_length=64, **changes)  # type: ignore[arg-type]
+
+
+def _source_at_run_length(train_curves, classes, settings, config):
+    """FakeSource's curves featurised at the run's own settings (its sequence length)."""
+    from broker_plugin.features import featurise_batch
+    from broker_plugin.lightcurve import LightCurve
+    from tests.test_training_loop import AMPLITUDES, CLASSES, PERIODS
+
+    def source(counts, b, seed):
+        rng = np.random.default_rng(seed)
+        curves, labels = [], []
+        for label, n in counts.items():
+            for _ in range(n):
+                t = np.sort(rng.uniform(0, 200, 80))
+                mag = AMPLITUDES[label] * np.sin(2 * np.pi * t / PERIODS[label])
+                curves.append(LightCurve("s", t, mag, np.full(80, 0.02)))
+                labels.append(CLASSES.index(label))
+        return featurise_batch(curves, settings).x, np.array(labels, dtype=np.int64)
+
+    return source
+
+
+def test_vary_runs_each_value_of_an_axis_in_its_own_folder(tmp_path) -> None:
+    """--vary seq-length: one experiment per length, each trained at that length, and a
+    vary.json with one row per value (the paper's Table 6 layout)."""
+    import json
+
+    from training.classifier.experiment import run_varied
+
+    write_lightcurve_dir(tmp_path / "data", fake_curves(8, seed=3))
+    result = run_varied(tmp_path / "data", tmp_path / "vary", _tiny_config(), "seq-length",
+                        "random", 2, values=(32, 64), progress=False,
+                        make_source=_source_at_run_length)
+    assert [row["value"] for row in result["rows"]] == [32, 64]
+    for length in (32, 64):
+        saved = json.loads((tmp_path / "vary" / f"seq-length-{length}" /
+                            "experiment.json").read_text())
+        assert saved["config"]["sequence_length"] == length
+        assert len(saved["runs"]) == 4
+    assert json.loads((tmp_path / "vary" / "vary.json").read_text())["axis"] == "seq-length"
+
+
+def test_snr_cut_leaves_the_quiet_curves_out_of_training(tmp_path) -> None:
+    """sn_ratio is the semi-amplitude over the median error; the cut shrinks the training
+    pool (ECL's 0.3 mag at 0.02 mag errors is ~15, the others 30 and 45), not the test."""
+    from training.classifier.experiment import run_varied
+    from training.classifier.snr import above_snr, sn_ratio
+
+    curves = fake_curves(8, seed=4)
+    ratios = {c.label: round(sn_ratio(c)) for c in curves}
+    assert 12 < ratios["ECL"] < 16 and ratios["CEP"] > 25 and ratios["RRLYR"] > 40
+    assert {c.label for c in above_snr(curves, 20)} == {"CEP", "RRLYR"}
+    write_lightcurve_dir(tmp_path / "data", curves)
+    result = run_varied(tmp_path / "data", tmp_path / "snr", _tiny_config(), "snr",
+                        "random", 1, values=(0.0, 20.0), progress=False,
+                        make_source=lambda *args: FakeSource())
+    (loose,), (strict,) = (row["n_train"] for row in result["rows"])
+    assert strict < loose
+
+
+def test_vary_rejects_unknown_axes_and_values() -> None:
+    import pytest
+
+    from training.classifier.experiment import ExperimentError, parse_values
+
+    assert parse_values("loss", None) == ("ce", "weighted_ce", "focal")
+    assert parse_values("seq-length", "50, 150") == (50, 150)
+    with pytest.raises(ExperimentError, match="unknown --vary 'depth'"):
+        parse_values("depth", None)
+    with pytest.raises(ExperimentError, match="not int values"):
+        parse_values("seq-length", "long")

@@ -51,6 +51,9 @@ class TrainingConfig:
     validation_fraction: float = 0.2
     min_points: int = 10
     max_curves_per_class: int = 0  # 0 = all
+    # Signal-to-noise cut on the training data (classifier/snr.py: semi-amplitude over median
+    # error); 0 keeps every curve. The paper's Table 5 compares 4, 6, 8 and 10.
+    min_snr: float = 0.0
     # Classifier (paper §3.1).
     n_blocks: int = 4
     filters: int = 16

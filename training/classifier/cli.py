@@ -148,15 +148,34 @@ def experiment(
     preset: str | None = typer.Option("quick", "--preset", help="quick, multisurvey or paper."),
     config: Path | None = typer.Option(None, "--config", help="YAML/JSON config file."),
     set_: list[str] = typer.Option([], "--set", help="Override: key=value (repeatable)."),
+    vary: str | None = typer.Option(
+        None, "--vary", help="Repeat for each value of an axis of the paper: policy, loss, "
+        "snr or seq-length (Tables 3–6)."),
+    values: str | None = typer.Option(
+        None, "--values", help="With --vary: comma-separated values instead of the paper's."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """one-loss vs two-losses on the same repeated holdouts (paper's Table 5 layout)."""
     from rich.console import Console
 
-    from training.classifier.experiment import experiment_table, run_experiment
+    from training.classifier.experiment import (
+        experiment_table,
+        parse_values,
+        run_experiment,
+        run_varied,
+        varied_table,
+    )
     from training.config import resolve_config
 
     resolved = resolve_config(preset, config, set_)
-    result = run_experiment(data, out, resolved, split_scenario, repeats, progress=not quiet)
-    Console().print(experiment_table(result))
-    Console().print(f"wrote {out}/experiment.json")
+    if vary is None:
+        result = run_experiment(data, out, resolved, split_scenario, repeats,
+                                progress=not quiet)
+        Console().print(experiment_table(result))
+        Console().print(f"wrote {out}/experiment.json")
+        return
+    varied = run_varied(data, out, resolved, vary, split_scenario, repeats,
+                        parse_values(vary, values), progress=not quiet)
+    for metric in ("macro_f1", "roc_auc_ovo"):
+        Console().print(varied_table(varied, metric))
+    Console().print(f"wrote {out}/vary.json")

@@ -12,6 +12,11 @@ For each repeat k = 0..K−1 (seed k everywhere):
 4. both modes train with the same config and seed, and are scored on the test set.
 The table gives mean, min and max of macro F1, ROC-AUC OVO and OVR per mode, and two-sided
 Mann–Whitney U and Welch t-test p-values between the modes.
+
+`--vary AXIS` repeats all of it for each value of one of the paper's axes (`VARY`: the five
+policies of Table 3, the three losses of Table 4 on both masks, the signal-to-noise cuts of
+Table 5 on the training pool, the sequence lengths of Table 6), each value in its own
+folder, with one row per value in `vary.json`.
 """
 
 from __future__ import annotations
@@ -35,9 +40,17 @@ from training.classifier.data import (
     load_curves,
     stratified_split,
 )
-from training.config import TrainingConfig
+from training.classifier.snr import above_snr
+from training.config import LOSSES, POLICIES, TrainingConfig
 
 SCENARIOS = ("random", "rrlyr", "multiclass")
+#: The paper's axes (Tables 3–6) and their values, for `--vary`.
+VARY: dict[str, tuple[Any, ...]] = {
+    "policy": POLICIES,
+    "loss": LOSSES,
+    "snr": (4.0, 6.0, 8.0, 10.0),
+    "seq-length": (50, 150, 300),
+}
 METRICS = ("macro_f1", "roc_auc_ovo", "roc_auc_ovr")
 MODES = ("one-loss", "two-losses")
 
@@ -111,7 +124,7 @@ def run_experiment(
     runs: list[dict[str, Any]] = []
     for k in range(repeats):
         pool_index, test_index = holdout(curves, scenario, seed=k, data_dir=data_dir)
-        pool = [curves[i] for i in pool_index]
+        pool = above_snr([curves[i] for i in pool_index], config.min_snr)  # training data only
         test = featurise_labelled([curves[i] for i in test_index], classes, settings,
                                   config.min_points)
         data = featurise_labelled(pool, classes, settings, config.min_points)
@@ -181,15 +194,71 @@ def experiment_table(result: dict[str, Any]):
     for column in ("metric", *MODES, "Mann–Whitney p", "t-test p"):
         table.add_column(column, justify="right")
 
-    def cell(stats_: dict[str, Any] | None) -> str:
-        if not stats_:
-            return "n/a"
-        return f"{stats_['mean']:.3f} [{stats_['min']:.3f}, {stats_['max']:.3f}]"
-
-    def p(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.3g}"
-
     for metric, row in result["table"].items():
-        table.add_row(metric, *(cell(row[m]) for m in MODES), p(row["mann_whitney_p"]),
-                      p(row["t_test_p"]))
+        table.add_row(metric, *(_cell(row[m]) for m in MODES), _p(row["mann_whitney_p"]),
+                      _p(row["t_test_p"]))
+    return table
+
+
+def _cell(stats_: dict[str, Any] | None) -> str:
+    if not stats_:
+        return "n/a"
+    return f"{stats_['mean']:.3f} [{stats_['min']:.3f}, {stats_['max']:.3f}]"
+
+
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+def overrides_for(axis: str, value: Any) -> dict[str, Any]:
+    """The config keys one value of an axis sets."""
+    if axis == "loss":
+        return {"loss_real": value, "loss_synthetic": value}
+    key = {"policy": "policy", "snr": "min_snr", "seq-length": "sequence_length"}[axis]
+    return {key: value}
+
+
+def parse_values(axis: str, text: str | None) -> tuple[Any, ...]:
+    """`--values a,b,c` for an axis (its paper values when None), typed like them."""
+    if axis not in VARY:
+        raise ExperimentError(f"unknown --vary {axis!r}; use {', '.join(VARY)}")
+    if not text:
+        return VARY[axis]
+    kind = type(VARY[axis][0])
+    try:
+        return tuple(kind(v.strip()) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise ExperimentError(f"--values {text!r}: not {kind.__name__} values for "
+                              f"--vary {axis}") from exc
+
+
+def run_varied(data_dir: str | Path, out_dir: str | Path, config: TrainingConfig, axis: str,
+               scenario: str, repeats: int, values: Sequence[Any] | None = None,
+               progress: bool = True, make_source: Any = None) -> dict[str, Any]:
+    """`run_experiment` once per value of `axis` (OUT/<axis>-<value>/); OUT/vary.json."""
+    out_dir = Path(out_dir)
+    rows = []
+    for value in values or parse_values(axis, None):
+        result = run_experiment(data_dir, out_dir / f"{axis}-{value}",
+                                config.with_overrides(overrides_for(axis, value)), scenario,
+                                repeats, progress=progress, make_source=make_source)
+        rows.append({"value": value, "table": result["table"],
+                     "n_train": sorted({r["n_train"] for r in result["runs"]})})
+        varied = {"axis": axis, "scenario": scenario, "repeats": repeats, "rows": rows}
+        (out_dir / "vary.json").write_text(json.dumps(varied, indent=2) + "\n")
+    return varied
+
+
+def varied_table(result: dict[str, Any], metric: str = "macro_f1"):
+    """One row per value (the paper's Tables 3–6): each mode's mean [min, max], p-values."""
+    from rich.table import Table
+
+    table = Table(title=f"{metric} by {result['axis']}, {result['scenario']} split, "
+                        f"{result['repeats']} repeats")
+    for column in (result["axis"], *MODES, "Mann–Whitney p", "t-test p"):
+        table.add_column(column, justify="right")
+    for row in result["rows"]:
+        stats_ = row["table"][metric]
+        table.add_row(str(row["value"]), *(_cell(stats_[m]) for m in MODES),
+                      _p(stats_["mann_whitney_p"]), _p(stats_["t_test_p"]))
     return table

@@ -154,6 +154,7 @@ def train_on_curves(
     from training.classifier.export import export_run, onnx_probabilities
     from training.classifier.metrics import summary
     from training.classifier.plots import plot_confusion
+    from training.classifier.snr import above_snr
     from training.classifier.trainer import train_classifier
 
     run_dir = Path(run_dir)
@@ -161,7 +162,8 @@ def train_on_curves(
     settings = settings or config.feature_settings()
     config.save(run_dir)
     sources = list(sources)
-    curves = list(curves)
+    # The signal-to-noise cut (config min_snr) applies to all the training data.
+    curves = above_snr(curves, config.min_snr)
     train, val = prepare_data(curves, config, settings, source=", ".join(sources))
     attach_views(train, [curves[i] for i in train.source_index],  # type: ignore[union-attr]
                  config, settings, config.seed)
