@@ -17,7 +17,10 @@ the plugin's `exit_codes` and `seconds`. Scenarios:
   classified, every bad one dead-lettered with its original bytes and a reason, no record
   for a dead-lettered alert, the plugin alive throughout, its RSS sampled;
 * `registry` — the schema registry (a Confluent-compatible HTTP server here) answers 503
-  for `--outage` seconds mid-stream: 0 dead letters, 0 lost.
+  for `--outage` seconds mid-stream: 0 dead letters, 0 lost;
+* `broker-restart` / `broker-pause` — the broker is stopped for `--outage` seconds and
+  started again on the same data, or frozen with SIGSTOP (at most 30 s) and resumed:
+  0 lost, the plugin still running, /readyz 503 during the outage (private broker only).
 
     python bench/faults.py [--short] [--scenarios sigkill,sigkill-eos,sigterm,poison,registry]
         [--alerts 20000] [--kills 20] [--rate 250] [--poison 10000] [--outage 60]
@@ -25,8 +28,8 @@ the plugin's `exit_codes` and `seconds`. Scenarios:
 
 Without --bootstrap it starts a private broker (scripts/local-kafka) and stops it after.
 `--short` is the version `scripts/test` runs (tests/test_faults.py): a few kills and a few
-hundred poison messages. Broker restarts, two-consumer rebalances, fuzzing, the soak and
-SASL/TLS are not in this battery yet.
+hundred poison messages. Two-consumer rebalances, fuzzing, the soak and SASL/TLS are not in
+this battery yet.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ from devtools.kafka_support import (  # noqa: E402
 )
 
 SCHEMA_ID = 1101
+#: The bench's own clients keep quiet while the broker is down on purpose (critical only).
+QUIET = {"log_level": 2}
 #: Librdkafka settings so a restarted member is back quickly (static membership does the rest).
 QUICK_GROUP = ("-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000")
 
@@ -196,7 +201,9 @@ class Plugin:
             "--input-topic", topics["in"], "--output-topic", topics["out"],
             "--dlq-topic", topics["dlq"], "--group-id", topics["group"],
             "--group-instance-id", f"{topics['group']}-0", "--output-format", "json",
-            "--no-metrics", *QUICK_GROUP, *extra]
+            *QUICK_GROUP, *extra]
+        if "--metrics-port" not in extra:
+            self.command.append("--no-metrics")
         if "--schema-registry-url" not in extra:
             self.command += ["--schema-dir", str(schema_dir())]
         self.log = log
@@ -293,7 +300,7 @@ def stream(bootstrap: str, topic: str, payloads: Sequence[bytes | None], rate: f
 
     def run() -> None:
         producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5,
-                             "enable.idempotence": True,
+                             "enable.idempotence": True, **QUIET,
                              "message.max.bytes": MAX_MESSAGE_BYTES})
         n_partitions = len(producer.list_topics(topic, timeout=10).topics[topic].partitions)
         started = time.monotonic()
@@ -567,15 +574,114 @@ def registry(bootstrap: str, work: Path, n: int, outage_s: float, rate: float,
     return outcome
 
 
+def last_line(log: Path) -> str:
+    """The plugin's last log line (its one-line reason when it stopped)."""
+    lines = [line for line in log.read_text(errors="replace").splitlines()
+             if line.strip() and not line.startswith("%")]
+    return lines[-1][:300] if lines else ""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def readiness(port: int) -> int | None:
+    """/readyz's HTTP status, None when nothing answers."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return None
+
+
+def broker_outage(bootstrap: str, work: Path, kafka_state: Path, n: int, rate: float,
+                  down_s: float, pause: bool, seed: int = 4) -> Outcome:
+    """Stop the broker mid-stream and start it again on the same data (or freeze it with
+    SIGSTOP, then SIGCONT): nothing lost, the plugin still running (or exited with a line),
+    /readyz 503 while it cannot reach the broker."""
+    name = "broker-pause" if pause else "broker-restart"
+    outcome = Outcome(name, expected={"lost": 0, "dead_lettered": 0, "exit_codes_ok": True,
+                                      "unready_seen": True})
+    payloads, ids = good_alerts(n, seed)
+    topics = make_topics(bootstrap, name)
+    port = free_port()
+    plugin = Plugin(bootstrap, topics, "--metrics-port", str(port), log=work / f"{name}.log")
+    started = time.monotonic()
+    statuses: list[int | None] = []
+    with TopicReader(bootstrap, topics["out"], **QUIET) as out:
+        producer = stream(bootstrap, topics["in"], payloads, rate)
+        plugin.start()
+        wait_for(lambda: len(out.messages) > 0, 120, lambda: out.poll(0.1), plugin)
+        if pause:
+            broker = int((kafka_state / "kafka.pid").read_text().strip())
+            os.kill(broker, signal.SIGSTOP)
+        else:
+            stop_local_kafka(kafka_state)
+        until = time.monotonic() + down_s
+        while time.monotonic() < until:
+            statuses.append(readiness(port))
+            time.sleep(0.5)
+        if pause:
+            os.kill(broker, signal.SIGCONT)
+        else:
+            start_local_kafka(kafka_state, os.getpid())
+        outcome.extra["alive_after_outage"] = plugin.alive()
+        producer.join()
+        stops = []
+        # A supervisor's part: a plugin that stopped (non-zero, one line) is started again.
+        while not wait_for(lambda: set(read_ids(out)) >= set(ids), 300, lambda: out.poll(0.5),
+                           plugin) and not plugin.alive() and len(stops) < 3:
+            stops.append(last_line(plugin.log))
+            plugin.start()
+        outcome.extra["stops"] = stops
+        statuses.append(readiness(port))
+        plugin.wait_running()
+        plugin.signal(signal.SIGTERM)
+        out.poll(1.0)
+        with TopicReader(bootstrap, topics["dlq"]) as dlq:
+            dlq.poll(2.0)
+            count(outcome, ids, out, dlq)
+    outcome.exit_codes = plugin.exit_codes
+    outcome.extra.update(exit_codes_ok=plugin.exit_codes[-1:] == [0] and all(
+                             code != 0 for code in plugin.exit_codes[:-1]) and not any(
+                             "Traceback" in line for line in stops), down_s=down_s,
+                         unready_seen=503 in statuses,
+                         readyz=dict(Counter(str(code) for code in statuses)),
+                         ready_after=statuses[-1] == 200)
+    outcome.seconds = round(time.monotonic() - started, 1)
+    return outcome
+
+
 # -- driver ----------------------------------------------------------------------------------
 
-SCENARIOS = ("sigkill", "sigkill-eos", "sigterm", "poison", "registry")
+SCENARIOS = ("sigkill", "sigkill-eos", "sigterm", "poison", "registry", "broker-restart",
+             "broker-pause")
+#: Scenarios that stop or freeze the broker: only on a private one (its state directory).
+BROKER_SCENARIOS = ("broker-restart", "broker-pause")
 
 
 def run_battery(bootstrap: str, work: Path, scenarios: Sequence[str], *, alerts: int,
                 kills: int, rate: float, n_poison: int, outage_s: float,
+                kafka_state: Path | None = None,
                 say: Callable[[str], None] = print) -> list[Outcome]:
+    def on_broker(pause: bool) -> Outcome:
+        if kafka_state is None:
+            raise SystemExit("error: broker scenarios stop the broker: run without --bootstrap")
+        return broker_outage(bootstrap, work, kafka_state, min(alerts, 5000), rate,
+                             outage_s if not pause else min(outage_s, 30.0), pause)
+
     runs: dict[str, Callable[[], Outcome]] = {
+        "broker-restart": lambda: on_broker(pause=False),
+        "broker-pause": lambda: on_broker(pause=True),
         "sigkill": lambda: sigkill(bootstrap, work, alerts, kills, 0),
         "sigkill-eos": lambda: sigkill(bootstrap, work, alerts, kills, 0, exactly_once=True),
         "sigterm": lambda: sigterm(bootstrap, work, min(alerts, 5000)),
@@ -617,7 +723,8 @@ def main() -> None:
         try:
             outcomes = run_battery(bootstrap, work, scenarios, alerts=args.alerts,
                                    kills=args.kills, rate=args.rate, n_poison=args.poison,
-                                   outage_s=args.outage)
+                                   outage_s=args.outage,
+                                   kafka_state=None if args.bootstrap else work / "kafka")
         finally:
             if not args.bootstrap:
                 stop_local_kafka(work / "kafka")

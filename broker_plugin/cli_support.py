@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from broker_plugin.errors import UserError
+from broker_plugin.errors import ServiceStopError, UserError
 from broker_plugin.serving.options import Option
 
 stderr = Console(stderr=True)
@@ -22,11 +22,14 @@ TRAIN_EXTRA_MODULES = frozenset({"torch", "sklearn", "scipy", "matplotlib", "onn
 
 def run_app(app: typer.Typer, prog_name: str) -> None:
     """Run `app`; a UserError becomes `error: <message>` on stderr and exit status 2, and so
-    does a missing module of the [train] extra (one line naming the install command)."""
+    does a missing module of the [train] extra (one line naming the install command); a
+    ServiceStopError of a running service is one line and exit status 1."""
     try:
         app(prog_name=prog_name, standalone_mode=True)
     except UserError as exc:
         _fail(str(exc))
+    except ServiceStopError as exc:
+        _fail(f"{exc} (stopped; a restart resumes from the last committed offsets)", status=1)
     except ModuleNotFoundError as exc:
         top = (exc.name or "").split(".")[0]
         if top not in TRAIN_EXTRA_MODULES:
@@ -35,12 +38,12 @@ def run_app(app: typer.Typer, prog_name: str) -> None:
               "pip install 'selfreg-varstars[train]'")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, status: int = 2) -> None:
     from rich.markup import escape
 
     # Escaped: messages hold brackets ("[train]", "[0, 1]") that rich would take as markup.
     stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    sys.exit(2)
+    sys.exit(status)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

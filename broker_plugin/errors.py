@@ -11,6 +11,12 @@ class UserError(Exception):
     """A mistake in the user's input, file or configuration; the CLI prints it as one line."""
 
 
+class ServiceStopError(RuntimeError):
+    """The running service met what it must not ride out (a fenced consumer, records Kafka
+    would not acknowledge): it stops with one line and exit status 1, offsets as last
+    committed, so that a supervisor's restart resumes without loss."""
+
+
 def reject_unknown_fields(
     settings_class: type, data: Mapping[str, Any], error: type[UserError], what: str
 ) -> None:

@@ -15,7 +15,8 @@ Kubernetes asks two different questions, and each maps to one fact the loop know
   ``_ALL_BROKERS_DOWN`` and no metadata request has answered since) it is not ready either:
   the detail then says since when and at which bootstrap address. The same holds while the
   schema registry cannot serve a schema the stream needs (the consumer rewinds and waits,
-  it does not dead-letter alerts during an outage).
+  it does not dead-letter alerts during an outage), and while the loop has not turned for
+  15 s (blocked on a broker that neither answers nor fails, e.g. frozen).
 
 Wiring::
 
@@ -51,6 +52,9 @@ class Probe:
     detail: dict[str, Any]
 
 
+#: A running loop that has not turned for this long is not ready (not yet dead: that is the
+#: liveness timeout's call). A synchronous commit to a frozen broker blocks it silently.
+READY_STALL_S = 15.0
 #: How readiness details name each dependency's address.
 _ADDRESS_KEY = {"kafka": "bootstrap", "schema_registry": "url"}
 
@@ -146,4 +150,8 @@ class Health:
                     _ADDRESS_KEY[dependency]: self._address.get(dependency),
                     "seconds": round(now - since, 3),
                 }
+            if self._running and self._last_tick is not None and \
+                    now - self._last_tick > READY_STALL_S:
+                ok = False  # blocked on Kafka: a frozen broker answers no commit, no error
+                detail["loop_stalled_seconds"] = round(now - self._last_tick, 3)
             return Probe(ok=ok, detail=detail)

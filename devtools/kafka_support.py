@@ -188,7 +188,8 @@ class TopicReader:
     """
 
     def __init__(
-        self, bootstrap: str, topic: str, isolation_level: str = "read_committed"
+        self, bootstrap: str, topic: str, isolation_level: str = "read_committed",
+        **settings: object,
     ) -> None:
         self.consumer = Consumer(
             {
@@ -196,6 +197,7 @@ class TopicReader:
                 "group.id": unique_topic_name("reader"),  # required by librdkafka, not joined
                 "enable.auto.commit": False,
                 "isolation.level": isolation_level,
+                **settings,
             }
         )
         metadata = self.consumer.list_topics(topic=topic, timeout=10).topics[topic]

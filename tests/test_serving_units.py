@@ -761,3 +761,22 @@ def test_a_dead_letter_too_large_for_its_topic_keeps_its_place_not_its_bytes() -
     assert (headers["origin.topic"], headers["origin.offset"]) == ("alerts", "41")
     assert "value_dropped" not in read_dead_letter_headers(dead_letter_headers(
         "bad_magic", "first byte 7", None, "alerts", 2, 41))
+
+
+def test_a_loop_stuck_on_kafka_is_unready_before_it_counts_as_dead() -> None:
+    """No tick for READY_STALL_S (a commit blocked on a frozen broker) makes /readyz 503;
+    /healthz stays 200 until the liveness timeout."""
+    import time
+
+    from broker_plugin.health import READY_STALL_S, Health
+
+    health = Health(liveness_timeout=60)
+    health.model_loaded("1")
+    health.consumer_running(True)
+    health.tick()
+    now = time.monotonic()
+    assert health.readiness(now + 1).ok
+    stalled = health.readiness(now + READY_STALL_S + 1)
+    assert not stalled.ok and stalled.detail["loop_stalled_seconds"] > READY_STALL_S
+    assert health.liveness(now + READY_STALL_S + 1).ok
+    assert not health.liveness(now + 61).ok

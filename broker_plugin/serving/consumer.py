@@ -39,6 +39,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from broker_plugin.decoding.schema_sources import SchemaRegistryUnavailableError
+from broker_plugin.errors import ServiceStopError
 from broker_plugin.serving.config import ServingConfig
 from broker_plugin.serving.dlq import dead_letter_headers, dead_letter_value
 from broker_plugin.serving.kafka_errors import (
@@ -76,13 +77,22 @@ METADATA_TIMEOUT_S = 10.0
 #: While the cluster is unreachable: seconds between metadata probes, and each probe's wait.
 PROBE_INTERVAL_S = 2.0
 PROBE_TIMEOUT_S = 1.0
+#: After this many seconds without a message, probe the cluster anyway: a frozen broker
+#: (SIGSTOP, a hung JVM) keeps its connections open and raises no error, so an idle
+#: consumer could not tell it from a quiet topic. Each probe waits IDLE_PROBE_TIMEOUT_S.
+IDLE_PROBE_INTERVAL_S = 5.0
+#: How long a batch's records may wait for acknowledgement (then the batch fails and the
+#: process stops, offsets uncommitted), and after how long the wait counts as an outage.
+DELIVERY_TIMEOUT_S = 60.0
+FLUSH_STALL_S = 5.0
+IDLE_PROBE_TIMEOUT_S = 3.0
 
 
-class DeliveryFailedError(RuntimeError):
+class DeliveryFailedError(ServiceStopError):
     """Output or dead-letter records were not acknowledged; offsets were not committed."""
 
 
-class TransactionAbortedError(RuntimeError):
+class TransactionAbortedError(ServiceStopError):
     """Exactly-once: the same batch's transaction kept aborting; offsets were not committed."""
 
 
@@ -151,6 +161,7 @@ class AlertConsumer:
         self._unreachable_since: float | None = None
         self._topics_checked = False
         self._next_probe = 0.0
+        self._last_message_at = time.monotonic()
         self.summary = RunSummary()
         self._stop = threading.Event()
         self._revoked: set[tuple[str, int]] = set()
@@ -274,15 +285,16 @@ class AlertConsumer:
 
     # -- reachability and the input-topic check --------------------------------------------
 
-    def _probe(self, timeout_s: float) -> None:
-        """One metadata request (all topics): reachability, then the input-topic check once.
+    def _probe(self, timeout_s: float, topic: str | None = None) -> None:
+        """One metadata request (all topics, or `topic`): reachability, then the input-topic
+        check once.
 
         Raises MissingTopicError when an input topic does not exist; an unreachable
         cluster is logged and ridden out (the loop probes again, see `_maybe_probe`).
         """
         self._next_probe = time.monotonic() + PROBE_INTERVAL_S
         try:
-            metadata = self.consumer.list_topics(timeout=timeout_s)
+            metadata = self.consumer.list_topics(topic=topic, timeout=timeout_s)
         except KafkaException as exc:
             err = exc.args[0]
             if err.fatal():
@@ -296,11 +308,16 @@ class AlertConsumer:
             self._check_input_topics(metadata.topics)
 
     def _maybe_probe(self) -> None:
-        """While unreachable (or the topics are unchecked), probe every PROBE_INTERVAL_S."""
-        if self._unreachable_since is None and self._topics_checked:
-            return
-        if time.monotonic() >= self._next_probe:
-            self._probe(PROBE_TIMEOUT_S)
+        """While unreachable (or the topics are unchecked), probe every PROBE_INTERVAL_S;
+        while idle, every IDLE_PROBE_INTERVAL_S (see there)."""
+        now = time.monotonic()
+        if self._unreachable_since is not None or not self._topics_checked:
+            if now >= self._next_probe:
+                self._probe(PROBE_TIMEOUT_S)
+        elif now - max(self._last_message_at, self._next_probe - PROBE_INTERVAL_S) >= \
+                IDLE_PROBE_INTERVAL_S:  # one input topic's metadata: cheap on a big cluster
+            names = [t for t in self.config.input_topics if not t.startswith("^")]
+            self._probe(IDLE_PROBE_TIMEOUT_S, names[0] if names else None)
 
     def _check_input_topics(self, topics: dict[str, Any]) -> None:
         """Stop in one line when an input topic (a name, not a ^regex) does not exist."""
@@ -389,6 +406,8 @@ class AlertConsumer:
             messages = self.consumer.consume(num_messages=want - len(buffer), timeout=timeout)
             if self._revoked and buffer:
                 buffer = [m for m in buffer if (m.topic(), m.partition()) not in self._revoked]
+            if messages:
+                self._last_message_at = time.monotonic()
             for message in messages:
                 err = message.error()
                 if err is None:
@@ -520,7 +539,7 @@ class AlertConsumer:
     def _commit_after_delivery(
         self, deliveries: _Deliveries, offsets: list[TopicPartition]
     ) -> None:
-        remaining = self.producer.flush(60)
+        remaining = self._flush(DELIVERY_TIMEOUT_S)
         if remaining or deliveries.pending > 0 or deliveries.failed:
             raise DeliveryFailedError(
                 f"{len(deliveries.failed)} record(s) rejected by Kafka and "
@@ -539,8 +558,31 @@ class AlertConsumer:
                     "it re-reads this batch (at-least-once)",
                     error_name(err),
                 )
-            else:
-                raise
+            else:  # e.g. FENCED_INSTANCE_ID after a broker restart: a new consumer is needed
+                raise_fatal(err, "commit (offsets not committed; a restart re-reads the batch)")
+
+    def _flush(self, timeout_s: float) -> int:
+        """producer.flush in one-second slices: the loop keeps ticking (liveness), and a
+        cluster that acknowledges nothing for FLUSH_STALL_S (a frozen broker raises no
+        error) makes /readyz 503 until it does. Returns the records still unacknowledged."""
+        started = time.monotonic()
+        stalled = False
+        while True:
+            left = started + timeout_s - time.monotonic()
+            remaining = int(self.producer.flush(max(min(1.0, left), 0.0)))
+            if remaining == 0 or left <= 1.0:
+                break
+            self._hook("tick")
+            if not stalled and time.monotonic() - started >= FLUSH_STALL_S:
+                stalled = True
+                self._mark_unreachable()
+                log.warning("kafka at %s has acknowledged none of %d record(s) for %.0f s; "
+                            "waiting up to %.0f s; /readyz answers 503 meanwhile",
+                            self.config.bootstrap_servers, remaining, FLUSH_STALL_S,
+                            timeout_s)
+        if stalled and remaining == 0:
+            self._mark_reachable()
+        return remaining
 
     def _abort(self, batch: list[Message], err: KafkaError) -> None:
         """Abort the open transaction and rewind to the batch's first offsets.

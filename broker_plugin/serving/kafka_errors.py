@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
 
-from broker_plugin.errors import UserError
+from broker_plugin.errors import ServiceStopError, UserError
 
 TRANSIENT_CODES: frozenset[int] = frozenset(
     {
@@ -63,7 +63,7 @@ class MissingTopicError(UserError):
     """An input topic the broker does not have; the message names the topic and the fix."""
 
 
-class FatalKafkaError(RuntimeError):
+class FatalKafkaError(ServiceStopError):
     """An error the consumer must not ride out; the process exits non-zero."""
 
 
