@@ -39,7 +39,8 @@ DESCRIPTIONS: dict[Reason, str] = {
                       "payload is not an Avro container either)",
     Reason.TRUNCATED: "shorter than its framing or schema says",
     Reason.EMPTY_PAYLOAD: "a message with no bytes",
-    Reason.UNKNOWN_SCHEMA: "no schema for its schema id (registry or --schema-dir)",
+    Reason.UNKNOWN_SCHEMA: ('no schema for its schema id (the registry answered "not found", '
+                            "or --schema-dir has none)"),
     Reason.AVRO_ERROR: "the body does not decode with its writer schema",
     Reason.UNSUPPORTED_SCHEMA: "a schema we do not classify (e.g. LSST 7.x and older: no "
                                "total flux)",
