@@ -12,6 +12,8 @@ the plugin's `exit_codes` and `seconds`. Scenarios:
   duplicates reported);
 * `sigkill-eos` — the same with `--exactly-once`, read with read_committed: 0 lost and 0
   duplicates;
+* `sigkill-rebalance` — two members of one group (dynamic membership), one of them killed
+  in turn while both work and restarted: the partitions move between them under load;
 * `sigterm` — SIGTERM during a full batch: exit 0, and after a restart 0 lost, 0 duplicates;
 * `poison` — bad messages of every kind interleaved with good alerts: every good alert
   classified, every bad one dead-lettered with its original bytes and a reason, no record
@@ -28,8 +30,7 @@ the plugin's `exit_codes` and `seconds`. Scenarios:
 
 Without --bootstrap it starts a private broker (scripts/local-kafka) and stops it after.
 `--short` is the version `scripts/test` runs (tests/test_faults.py): a few kills and a few
-hundred poison messages. Two-consumer rebalances, fuzzing, the soak and SASL/TLS are not in
-this battery yet.
+hundred poison messages. Fuzzing, the soak and SASL/TLS are not in this battery yet.
 """
 
 from __future__ import annotations
@@ -195,13 +196,16 @@ class Plugin:
     """`broker-plugin run` as a child process, restartable with the same arguments."""
 
     def __init__(self, bootstrap: str, topics: dict[str, str], *extra: str,
-                 log: Path) -> None:
+                 log: Path, instance: int | None = 0) -> None:
+        """`instance`: its static membership id within the group (None: dynamic member,
+        so that a killed one's partitions move to the others: a rebalance)."""
+        static = [] if instance is None else [
+            "--group-instance-id", f"{topics['group']}-{instance}"]
         self.command = [
             sys.executable, "-m", "broker_plugin", "run", "--bootstrap-servers", bootstrap,
             "--input-topic", topics["in"], "--output-topic", topics["out"],
-            "--dlq-topic", topics["dlq"], "--group-id", topics["group"],
-            "--group-instance-id", f"{topics['group']}-0", "--output-format", "json",
-            *QUICK_GROUP, *extra]
+            "--dlq-topic", topics["dlq"], "--group-id", topics["group"], *static,
+            "--output-format", "json", *QUICK_GROUP, *extra]
         if "--metrics-port" not in extra:
             self.command.append("--no-metrics")
         if "--schema-registry-url" not in extra:
@@ -400,6 +404,52 @@ def sigkill(bootstrap: str, work: Path, n: int, kills: int, rate: float,
     outcome.exit_codes = plugin.exit_codes
     outcome.extra["exit_codes_ok"] = (plugin.exit_codes[:-1] == [-signal.SIGKILL] * done
                                       and plugin.exit_codes[-1] == 0)
+    outcome.extra["kills"] = done
+    outcome.seconds = round(time.monotonic() - started, 1)
+    return outcome
+
+
+def sigkill_pair(bootstrap: str, work: Path, n: int, kills: int, seed: int = 5) -> Outcome:
+    """Two dynamic members of one group share 3 partitions; one of them (in turn) is killed
+    while both work and restarted: its partitions move to the other after the session
+    timeout and back on rejoin, rebalances under load. 0 lost, duplicates reported."""
+    outcome = Outcome("sigkill-rebalance", expected={"lost": 0, "dead_lettered": 0,
+                                                     "exit_codes_ok": True, "kills": kills})
+    payloads, ids = good_alerts(n, seed)
+    topics = make_topics(bootstrap, "rebalance")
+    pair = [Plugin(bootstrap, topics, log=work / f"rebalance-{i}.log", instance=None)
+            for i in range(2)]
+    rng = random.Random(seed)
+    started = time.monotonic()
+    producer = stream(bootstrap, topics["in"], payloads, 0)
+    done = 0
+    with TopicReader(bootstrap, topics["out"]) as out, TopicReader(bootstrap,
+                                                                   topics["dlq"]) as dlq:
+        for plugin in pair:
+            plugin.start()
+        for k in range(kills):
+            victim, other = pair[k % 2], pair[(k + 1) % 2]
+            before = len(out.messages)
+            if not wait_for(lambda: len(out.messages) > before, 120,  # noqa: B023
+                            lambda: out.poll(0.05), other, producer):
+                break
+            time.sleep(rng.uniform(0.0, 0.5))
+            victim.signal(signal.SIGKILL)
+            done += 1
+            victim.start()
+        producer.join()
+        wait_for(lambda: set(read_ids(out)) >= set(ids), 300, lambda: out.poll(0.5), pair[0])
+        for plugin in pair:
+            plugin.wait_running()
+            plugin.signal(signal.SIGTERM)
+        out.poll(1.0)
+        dlq.poll(1.0)
+        count(outcome, ids, out, dlq)
+    codes = [plugin.exit_codes for plugin in pair]
+    outcome.exit_codes = [c for member in codes for c in member]
+    outcome.extra["exit_codes_ok"] = all(
+        member[-1:] == [0] and all(c == -signal.SIGKILL for c in member[:-1])
+        for member in codes)
     outcome.extra["kills"] = done
     outcome.seconds = round(time.monotonic() - started, 1)
     return outcome
@@ -663,8 +713,8 @@ def broker_outage(bootstrap: str, work: Path, kafka_state: Path, n: int, rate: f
 
 # -- driver ----------------------------------------------------------------------------------
 
-SCENARIOS = ("sigkill", "sigkill-eos", "sigterm", "poison", "registry", "broker-restart",
-             "broker-pause")
+SCENARIOS = ("sigkill", "sigkill-eos", "sigkill-rebalance", "sigterm", "poison", "registry",
+             "broker-restart", "broker-pause")
 #: Scenarios that stop or freeze the broker: only on a private one (its state directory).
 BROKER_SCENARIOS = ("broker-restart", "broker-pause")
 
@@ -684,6 +734,7 @@ def run_battery(bootstrap: str, work: Path, scenarios: Sequence[str], *, alerts:
         "broker-pause": lambda: on_broker(pause=True),
         "sigkill": lambda: sigkill(bootstrap, work, alerts, kills, 0),
         "sigkill-eos": lambda: sigkill(bootstrap, work, alerts, kills, 0, exactly_once=True),
+        "sigkill-rebalance": lambda: sigkill_pair(bootstrap, work, alerts, kills),
         "sigterm": lambda: sigterm(bootstrap, work, min(alerts, 5000)),
         "poison": lambda: poison(bootstrap, work, n_poison),
         "registry": lambda: registry(bootstrap, work, min(alerts, 5000), outage_s, rate),
