@@ -112,3 +112,20 @@ def test_vary_rejects_unknown_axes_and_values() -> None:
         parse_values("depth", None)
     with pytest.raises(ExperimentError, match="not int values"):
         parse_values("seq-length", "long")
+
+
+def test_a_short_sequence_axis_value_gets_the_blocks_it_can_pass_through() -> None:
+    """The paper's L = 50 cannot pass 4 valid conv + pool blocks of kernel 6: its row runs
+    with 3, recorded, and building the model with too many blocks is a one-line user error."""
+    import pytest
+
+    from training.classifier.experiment import overrides_for
+    from training.classifier.model import ModelShapeError, VariableStarCNN, max_blocks
+
+    assert max_blocks(50, 6) == 3 and max_blocks(300, 6) == 5
+    assert overrides_for("seq-length", 50, TrainingConfig()) == {
+        "sequence_length": 50, "n_blocks": 3}
+    assert overrides_for("seq-length", 300, TrainingConfig())["n_blocks"] == 4
+    VariableStarCNN(5, length=50, n_blocks=3)
+    with pytest.raises(ModelShapeError, match="too short for 4 blocks"):
+        VariableStarCNN(5, length=50, n_blocks=4)

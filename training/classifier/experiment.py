@@ -210,11 +210,18 @@ def _p(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
-def overrides_for(axis: str, value: Any) -> dict[str, Any]:
-    """The config keys one value of an axis sets."""
+def overrides_for(axis: str, value: Any, config: TrainingConfig) -> dict[str, Any]:
+    """The config keys one value of an axis sets. A sequence too short for the config's
+    convolution blocks gets as many as it can pass through (50 steps: 3 of kernel 6),
+    recorded in the value's experiment.json, rather than no row."""
+    from training.classifier.model import max_blocks
+
     if axis == "loss":
         return {"loss_real": value, "loss_synthetic": value}
-    key = {"policy": "policy", "snr": "min_snr", "seq-length": "sequence_length"}[axis]
+    if axis == "seq-length":
+        fits = max_blocks(int(value), config.kernel_size)
+        return {"sequence_length": value, "n_blocks": min(config.n_blocks, max(fits, 1))}
+    key = {"policy": "policy", "snr": "min_snr"}[axis]
     return {key: value}
 
 
@@ -239,10 +246,11 @@ def run_varied(data_dir: str | Path, out_dir: str | Path, config: TrainingConfig
     out_dir = Path(out_dir)
     rows = []
     for value in values or parse_values(axis, None):
+        changes = overrides_for(axis, value, config)
         result = run_experiment(data_dir, out_dir / f"{axis}-{value}",
-                                config.with_overrides(overrides_for(axis, value)), scenario,
+                                config.with_overrides(changes), scenario,
                                 repeats, progress=progress, make_source=make_source)
-        rows.append({"value": value, "table": result["table"],
+        rows.append({"value": value, "config_changes": changes, "table": result["table"],
                      "n_train": sorted({r["n_train"] for r in result["runs"]})})
         varied = {"axis": axis, "scenario": scenario, "repeats": repeats, "rows": rows}
         (out_dir / "vary.json").write_text(json.dumps(varied, indent=2) + "\n")

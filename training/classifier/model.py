@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from broker_plugin.errors import UserError
 from training.classifier.summary import SequenceSummary, SummaryScaling
 
 SUMMARY_UNITS = 64
@@ -43,6 +44,19 @@ class InputScaling(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dt = torch.log1p(torch.clamp(x[:, 0:1], min=0.0))
         return torch.cat([dt, x[:, 1:2]], dim=1) / self.scale.view(1, 2, 1)
+
+
+class ModelShapeError(UserError, ValueError):
+    """A sequence too short for the configured convolution blocks."""
+
+
+def max_blocks(length: int, kernel_size: int) -> int:
+    """How many conv (valid) + max-pool(2) blocks a sequence of `length` steps goes through."""
+    blocks, size = 0, length
+    while (size - kernel_size + 1) // 2 >= 1:
+        size = (size - kernel_size + 1) // 2
+        blocks += 1
+    return blocks
 
 
 class VariableStarCNN(nn.Module):
@@ -78,7 +92,7 @@ class VariableStarCNN(nn.Module):
             in_channels = out_channels
             size = (size - kernel_size + 1) // 2
             if size < 1:
-                raise ValueError(
+                raise ModelShapeError(
                     f"sequence length {length} is too short for {n_blocks} blocks of kernel "
                     f"{kernel_size}; use fewer blocks or longer sequences"
                 )
