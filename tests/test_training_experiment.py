@@ -129,3 +129,16 @@ def test_a_short_sequence_axis_value_gets_the_blocks_it_can_pass_through() -> No
     VariableStarCNN(5, length=50, n_blocks=3)
     with pytest.raises(ModelShapeError, match="too short for 4 blocks"):
         VariableStarCNN(5, length=50, n_blocks=4)
+
+
+def test_augmented_synthetic_batches_follow_the_run_sequence_length(tmp_path) -> None:
+    """With augment_synthetic, the synthetic batch is re-featurised at the run's own length
+    (it was the default 300, and a --vary seq-length row at 50 crashed)."""
+    from training.classifier.experiment import run_varied
+
+    write_lightcurve_dir(tmp_path / "data", fake_curves(8, seed=5))
+    config = _tiny_config(augment_synthetic=True, augment_copies=1, synthetic_every=1,
+                          synthetic_accuracy_trigger=0.0)
+    result = run_varied(tmp_path / "data", tmp_path / "aug", config, "seq-length", "random",
+                        1, values=(32,), progress=False, make_source=_source_at_run_length)
+    assert result["rows"][0]["table"]["macro_f1"]["two-losses"]["n"] == 1

@@ -143,7 +143,7 @@ def run_experiment(
             run_config = replace(config, mode=mode, seed=config.seed + k)
             result = train_classifier(train, val, run_config,
                                       source=source if mode == "two-losses" else None,
-                                      progress=progress)
+                                      progress=progress, settings=settings)
             scores = summary(test.y, predict_probabilities(result.model, test.x), classes)
             runs.append({"repeat": k, "mode": mode, "n_train": len(train), "n_test": len(test),
                          "seconds_per_epoch": result.seconds_per_epoch,

@@ -157,7 +157,7 @@ def train_classifier(
                     xs, ys = source(counts, b, config.seed * 100_003 + epoch)  # type: ignore[misc]
                     if config.augment_synthetic:
                         xs = augment_features(np.asarray(xs, np.float32), config,
-                                              settings or FeatureSettings(), rng)
+                                              settings or config.feature_settings(), rng)
                     synth_x = torch.as_tensor(np.asarray(xs, np.float32), device=device)
                     synth_y = torch.as_tensor(np.asarray(ys, np.int64), device=device)
                     last_batch_epoch, n_batches = epoch, n_batches + 1
