@@ -46,10 +46,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +61,7 @@ from devtools.kafka_support import (  # noqa: E402
     stop_local_kafka,
     unique_topic_name,
 )
+from devtools.schema_registry import StubSchemaRegistry  # noqa: E402
 
 SCHEMA_ID = 1101
 #: The bench's own clients keep quiet while the broker is down on purpose (critical only).
@@ -362,6 +361,34 @@ def count(outcome: Outcome, ids: Sequence[str], out: TopicReader, dlq: TopicRead
     outcome.dead_lettered = len(dlq.messages)
 
 
+def kill_while_working(victim: Plugin, watcher: Plugin, out: TopicReader,
+                       rng: random.Random, producer: Stream) -> bool:
+    """SIGKILL `victim` at a random moment within half a second of the next new record (it
+    is working: mid-batch, between produce and commit, or idle) and start it again; False
+    when no new record came (nothing left to process, or `watcher` stopped on its own)."""
+    before = len(out.messages)
+    if not wait_for(lambda: len(out.messages) > before, 120, lambda: out.poll(0.05),
+                    watcher, producer):
+        return False
+    time.sleep(rng.uniform(0.0, 0.5))
+    victim.signal(signal.SIGKILL)
+    victim.start()
+    return True
+
+
+def drain_and_stop(plugins: Sequence[Plugin], ids: Sequence[str], out: TopicReader,
+                   dlq: TopicReader, outcome: Outcome) -> None:
+    """Wait until every good alert has a record (at most 300 s), stop the plugins as
+    Kubernetes would (SIGTERM once running), let late records arrive, and count."""
+    wait_for(lambda: set(read_ids(out)) >= set(ids), 300, lambda: out.poll(0.5), plugins[0])
+    for plugin in plugins:
+        plugin.wait_running()
+        plugin.signal(signal.SIGTERM)
+    out.poll(2.0)
+    dlq.poll(2.0)
+    count(outcome, ids, out, dlq)
+
+
 # -- scenarios -------------------------------------------------------------------------------
 
 
@@ -383,24 +410,10 @@ def sigkill(bootstrap: str, work: Path, n: int, kills: int, rate: float,
     with TopicReader(bootstrap, topics["out"]) as out, TopicReader(bootstrap,
                                                                    topics["dlq"]) as dlq:
         plugin.start()
-        for _ in range(kills):
-            # Kill while it works: after this life's first new record, at a random moment
-            # within the next half second (mid-batch, between produce and commit, or idle).
-            before = len(out.messages)
-            if not wait_for(lambda: len(out.messages) > before, 120,  # noqa: B023
-                            lambda: out.poll(0.05), plugin, producer):
-                break  # nothing left to process, or the plugin stopped on its own
-            time.sleep(rng.uniform(0.0, 0.5))
-            plugin.signal(signal.SIGKILL)
+        while done < kills and kill_while_working(plugin, plugin, out, rng, producer):
             done += 1
-            plugin.start()
         producer.join()
-        wait_for(lambda: set(read_ids(out)) >= set(ids), 300, lambda: out.poll(0.5), plugin)
-        plugin.wait_running()
-        plugin.signal(signal.SIGTERM)
-        out.poll(1.0)
-        dlq.poll(1.0)
-        count(outcome, ids, out, dlq)
+        drain_and_stop([plugin], ids, out, dlq, outcome)
     outcome.exit_codes = plugin.exit_codes
     outcome.extra["exit_codes_ok"] = (plugin.exit_codes[:-1] == [-signal.SIGKILL] * done
                                       and plugin.exit_codes[-1] == 0)
@@ -427,24 +440,11 @@ def sigkill_pair(bootstrap: str, work: Path, n: int, kills: int, seed: int = 5) 
                                                                    topics["dlq"]) as dlq:
         for plugin in pair:
             plugin.start()
-        for k in range(kills):
-            victim, other = pair[k % 2], pair[(k + 1) % 2]
-            before = len(out.messages)
-            if not wait_for(lambda: len(out.messages) > before, 120,  # noqa: B023
-                            lambda: out.poll(0.05), other, producer):
-                break
-            time.sleep(rng.uniform(0.0, 0.5))
-            victim.signal(signal.SIGKILL)
+        while done < kills and kill_while_working(pair[done % 2], pair[(done + 1) % 2], out,
+                                                  rng, producer):
             done += 1
-            victim.start()
         producer.join()
-        wait_for(lambda: set(read_ids(out)) >= set(ids), 300, lambda: out.poll(0.5), pair[0])
-        for plugin in pair:
-            plugin.wait_running()
-            plugin.signal(signal.SIGTERM)
-        out.poll(1.0)
-        dlq.poll(1.0)
-        count(outcome, ids, out, dlq)
+        drain_and_stop(pair, ids, out, dlq, outcome)
     codes = [plugin.exit_codes for plugin in pair]
     outcome.exit_codes = [c for member in codes for c in member]
     outcome.extra["exit_codes_ok"] = all(
@@ -471,12 +471,7 @@ def sigterm(bootstrap: str, work: Path, n: int, seed: int = 1) -> Outcome:
         plugin.wait_running()
         plugin.signal(signal.SIGTERM)
         plugin.start()
-        wait_for(lambda: set(read_ids(out)) >= set(ids), 300, lambda: out.poll(0.5), plugin)
-        plugin.wait_running()
-        plugin.signal(signal.SIGTERM)
-        out.poll(2.0)
-        dlq.poll(0.5)
-        count(outcome, ids, out, dlq)
+        drain_and_stop([plugin], ids, out, dlq, outcome)
     outcome.exit_codes = plugin.exit_codes
     outcome.extra["exit_codes_ok"] = plugin.exit_codes == [0, 0]
     outcome.seconds = round(time.monotonic() - started, 1)
@@ -554,40 +549,16 @@ def poison(bootstrap: str, work: Path, n_bad: int, seed: int = 2) -> Outcome:
     return outcome
 
 
-@contextmanager
-def schema_registry() -> Iterator[tuple[str, Callable[[bool], None]]]:
-    """A Confluent-compatible registry (GET /schemas/ids/ID) serving LSST 11.1 as one
-    self-contained schema; the callable takes it down (503) or back up."""
+def lsst_registry() -> StubSchemaRegistry:
+    """A registry serving LSST 11.1 as one self-contained schema (the canonical form with
+    every named type inlined, as a registry holds it)."""
     import fastavro
 
     from broker_plugin.decoding import DirectorySchemaSource
 
     text = fastavro.schema.to_parsing_canonical_form(
         DirectorySchemaSource(schema_dir()).get(SCHEMA_ID))
-    state = {"down": False}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if state["down"]:
-                self.send_response(503)
-                self.end_headers()
-                return
-            found = self.path == f"/schemas/ids/{SCHEMA_ID}"
-            self.send_response(200 if found else 404)
-            self.end_headers()
-            if found:
-                self.wfile.write(json.dumps({"schema": text}).encode())
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield (f"http://127.0.0.1:{server.server_address[1]}",
-               lambda down: state.__setitem__("down", down))
-    finally:
-        server.shutdown()
+    return StubSchemaRegistry({SCHEMA_ID: text})
 
 
 def registry(bootstrap: str, work: Path, n: int, outage_s: float, rate: float,
@@ -598,25 +569,20 @@ def registry(bootstrap: str, work: Path, n: int, outage_s: float, rate: float,
     payloads, ids = good_alerts(n, seed)
     topics = make_topics(bootstrap, "registry")
     started = time.monotonic()
-    with schema_registry() as (url, set_down), TopicReader(bootstrap, topics["out"]) as out, \
+    with lsst_registry() as stub, TopicReader(bootstrap, topics["out"]) as out, \
             TopicReader(bootstrap, topics["dlq"]) as dlq:
-        plugin = Plugin(bootstrap, topics, "--schema-registry-url", url,
+        plugin = Plugin(bootstrap, topics, "--schema-registry-url", stub.url,
                         log=work / "registry.log")
-        set_down(True)  # down from the start: no schema is cached yet
+        stub.down = True  # down from the start: no schema is cached yet
         producer = stream(bootstrap, topics["in"], payloads, rate)
         plugin.start()
         time.sleep(outage_s)
         out.poll(0.5)
         dlq.poll(0.1)
         outcome.extra["outputs_during_outage"] = len(out.messages)
-        set_down(False)
+        stub.down = False
         producer.join()
-        wait_for(lambda: set(read_ids(out)) >= set(ids), 300, lambda: out.poll(0.5), plugin)
-        plugin.wait_running()
-        plugin.signal(signal.SIGTERM)
-        out.poll(1.0)
-        dlq.poll(1.0)
-        count(outcome, ids, out, dlq)
+        drain_and_stop([plugin], ids, out, dlq, outcome)
     outcome.exit_codes = plugin.exit_codes
     outcome.extra["exit_codes_ok"] = plugin.exit_codes == [0]
     outcome.extra["outage_s"] = outage_s
@@ -667,7 +633,8 @@ def broker_outage(bootstrap: str, work: Path, kafka_state: Path, n: int, rate: f
     plugin = Plugin(bootstrap, topics, "--metrics-port", str(port), log=work / f"{name}.log")
     started = time.monotonic()
     statuses: list[int | None] = []
-    with TopicReader(bootstrap, topics["out"], **QUIET) as out:
+    with TopicReader(bootstrap, topics["out"], **QUIET) as out, \
+            TopicReader(bootstrap, topics["dlq"], **QUIET) as dlq:
         producer = stream(bootstrap, topics["in"], payloads, rate)
         plugin.start()
         wait_for(lambda: len(out.messages) > 0, 120, lambda: out.poll(0.1), plugin)
@@ -694,12 +661,7 @@ def broker_outage(bootstrap: str, work: Path, kafka_state: Path, n: int, rate: f
             plugin.start()
         outcome.extra["stops"] = stops
         statuses.append(readiness(port))
-        plugin.wait_running()
-        plugin.signal(signal.SIGTERM)
-        out.poll(1.0)
-        with TopicReader(bootstrap, topics["dlq"]) as dlq:
-            dlq.poll(2.0)
-            count(outcome, ids, out, dlq)
+        drain_and_stop([plugin], ids, out, dlq, outcome)
     outcome.exit_codes = plugin.exit_codes
     outcome.extra.update(exit_codes_ok=plugin.exit_codes[-1:] == [0] and all(
                              code != 0 for code in plugin.exit_codes[:-1]) and not any(

@@ -5,6 +5,8 @@
 - `devtools.model_fixture`: a tiny ONNX model directory with the serving contract
   (needs ``onnx``, from the ``[train]`` extra, only when called).
 - `devtools.serving_data`: small periodic light curves and light-curve directories.
+- `devtools.schema_registry`: a Confluent-compatible schema registry on loopback that can
+  be taken down or made to fail.
 
 Import rules (docs/architecture.md, enforced by tests/test_import_rules.py): devtools may
 import `broker_plugin` and `training`, but neither of them, nor anything the wheel ships,

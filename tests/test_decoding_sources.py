@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
@@ -21,70 +17,38 @@ from broker_plugin.decoding import (
     UnknownSchemaError,
 )
 from broker_plugin.decoding.wire import Framing, WireFormatError, framing_of
+from devtools.schema_registry import StubSchemaRegistry
 
 SCHEMA_TEXT = schemas.schema_path(schemas.COMPACT_ALERT).read_text()
 
 
-class _Registry(BaseHTTPRequestHandler):
-    calls: ClassVar[list[str]] = []
-    fail_first = 0
-    fail_status = 503
-
-    def do_GET(self) -> None:
-        type(self).calls.append(self.path)
-        if type(self).fail_first > 0:
-            type(self).fail_first -= 1
-            self.send_response(type(self).fail_status)
-            self.end_headers()
-            return
-        if self.path == "/schemas/ids/7":
-            body = json.dumps({"schema": SCHEMA_TEXT}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
-            self.end_headers()
-            self.wfile.write(body)
-        else:
-            self.send_response(404)
-            self.end_headers()
-            self.wfile.write(b'{"error_code":40403,"message":"Schema not found"}')
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture()
 def registry():
-    _Registry.calls = []
-    _Registry.fail_first = 0
-    _Registry.fail_status = 503
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with StubSchemaRegistry({7: SCHEMA_TEXT}) as stub:
+        yield stub
 
 
 def test_registry_fetches_once_per_id(registry):
     """A schema is fetched from the registry once and then served from the cache."""
-    source = RegistrySchemaSource(registry)
+    source = RegistrySchemaSource(registry.url)
     assert source.get(7)["name"].endswith("compact_alert")
     source.get(7)
-    assert _Registry.calls == ["/schemas/ids/7"]
+    assert registry.calls == ["/schemas/ids/7"]
 
 
 def test_registry_unknown_id_is_unknown_schema(registry):
     """A 404 is reported as an unknown schema at once, without retries."""
     with pytest.raises(UnknownSchemaError, match="not found"):
-        RegistrySchemaSource(registry, retries=3).get(8)
-    assert len(_Registry.calls) == 1
+        RegistrySchemaSource(registry.url, retries=3).get(8)
+    assert len(registry.calls) == 1
 
 
 def test_registry_retries_transient_errors(registry):
     """5xx answers are retried with backoff until the schema comes."""
-    _Registry.fail_first = 2
-    source = RegistrySchemaSource(registry, retries=3, backoff_s=0.01)
+    registry.fail_next(2)
+    source = RegistrySchemaSource(registry.url, retries=3, backoff_s=0.01)
     assert source.get(7)["type"] == "record"
-    assert len(_Registry.calls) == 3
+    assert len(registry.calls) == 3
 
 
 def test_registry_unreachable_is_an_outage_not_an_unknown_schema():
@@ -107,8 +71,8 @@ def test_registry_unreachable_is_an_outage_not_an_unknown_schema():
 def test_registry_errors_other_than_not_found_are_outages(registry, status):
     """Only 404 dead-letters an alert: refused credentials, 5xx and throttling are outages,
     and the schema is served once the registry answers again."""
-    _Registry.fail_first, _Registry.fail_status = 2, status
-    source = RegistrySchemaSource(registry, retries=0, down_for_s=0.0)
+    registry.fail_next(2, status)
+    source = RegistrySchemaSource(registry.url, retries=0, down_for_s=0.0)
     for _ in range(2):
         with pytest.raises(SchemaRegistryUnavailableError, match=f"HTTP {status}"):
             source.get(7)

@@ -1,19 +1,17 @@
 """A schema-registry outage mid-stream, against the real local Kafka and an HTTP registry.
 
-The registry here is a small Confluent-compatible HTTP server (GET /schemas/ids/{id}) that
-answers 503 while "down". The consumer must treat the outage like a broker outage: rewind,
+The registry here is devtools' Confluent-compatible stand-in (GET /schemas/ids/{id}),
+answering 503 while "down". The consumer must treat the outage like a broker outage: rewind,
 commit nothing, report unready, retry, and classify every alert once the registry is back;
 no alert may reach the dead-letter topic because of the outage.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,34 +27,12 @@ from broker_plugin.serving.output import OutputSerializer
 from broker_plugin.serving.pipeline import AlertPipeline
 from devtools.kafka_support import create_topics, produce_all, read_topic, unique_topic_name
 from devtools.model_fixture import write_fixture_model
+from devtools.schema_registry import StubSchemaRegistry
 
 pytestmark = pytest.mark.kafka
 
 SCHEMA_ID = 7
 N_ALERTS = 40
-
-
-class _Registry(BaseHTTPRequestHandler):
-    down: ClassVar[bool] = True
-    calls: ClassVar[int] = 0
-    schema_text = schemas.schema_path(schemas.COMPACT_ALERT).read_text()
-
-    def do_GET(self) -> None:
-        type(self).calls += 1
-        if type(self).down:
-            self.send_response(503)
-            self.end_headers()
-            return
-        if self.path != f"/schemas/ids/{SCHEMA_ID}":
-            self.send_response(404)
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(json.dumps({"schema": self.schema_text}).encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 class _Readiness:
@@ -77,18 +53,23 @@ def _alert(i: int) -> bytes:
     return serialise(schema, encode_compact([curve]), SCHEMA_ID)
 
 
+@pytest.fixture()
+def registry():
+    """The compact alert schema's registry, down until the test brings it back."""
+    with StubSchemaRegistry(
+            {SCHEMA_ID: schemas.schema_path(schemas.COMPACT_ALERT).read_text()}) as stub:
+        stub.down = True
+        yield stub
+
+
 def test_registry_outage_loses_nothing_and_dead_letters_nothing(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, registry: StubSchemaRegistry
 ) -> None:
-    _Registry.down, _Registry.calls = True, 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
     topics = {k: unique_topic_name(f"reg-{k}") for k in ("in", "out", "dlq")}
     create_topics(kafka_bootstrap, topics.values(), partitions=2)
     produce_all(kafka_bootstrap, topics["in"], [_alert(i) for i in range(N_ALERTS)])
 
-    source = RegistrySchemaSource(url, retries=0, down_for_s=0.2)
+    source = RegistrySchemaSource(registry.url, retries=0, down_for_s=0.2)
     model = write_fixture_model(tmp_path / "model", min_points=5)
     pipeline = AlertPipeline(AlertDecoder(source), Classifier(model))
     config = ServingConfig(  # type: ignore[arg-type]
@@ -110,17 +91,16 @@ def test_registry_outage_loses_nothing_and_dead_letters_nothing(
     thread.start()
     try:
         deadline = time.monotonic() + 60
-        while _Registry.calls < 3:  # tried, backed off, tried again: still down
+        while len(registry.calls) < 3:  # tried, backed off, tried again: still down
             assert time.monotonic() < deadline and thread.is_alive(), errors
             time.sleep(0.05)
         assert observer.registry == [False]
         assert consumer.summary.consumed == 0 and consumer.summary.dead_lettered == 0
-        _Registry.down = False
+        registry.down = False
         thread.join(60)
         assert not thread.is_alive() and not errors, errors
     finally:
         consumer.stop("test")
-        server.shutdown()
     summary: Any = consumer.summary
     assert (summary.consumed, summary.classified, summary.dead_lettered) == (N_ALERTS,
                                                                             N_ALERTS, 0)
