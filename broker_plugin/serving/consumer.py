@@ -160,7 +160,7 @@ class AlertConsumer:
         self._limiter = RateLimiter(log_interval_s)
         self._unreachable_since: float | None = None
         self._topics_checked = False
-        self._next_probe = 0.0
+        self._last_probe = -float("inf")
         self._last_message_at = time.monotonic()
         self.summary = RunSummary()
         self._stop = threading.Event()
@@ -292,7 +292,7 @@ class AlertConsumer:
         Raises MissingTopicError when an input topic does not exist; an unreachable
         cluster is logged and ridden out (the loop probes again, see `_maybe_probe`).
         """
-        self._next_probe = time.monotonic() + PROBE_INTERVAL_S
+        self._last_probe = time.monotonic()
         try:
             metadata = self.consumer.list_topics(topic=topic, timeout=timeout_s)
         except KafkaException as exc:
@@ -312,9 +312,9 @@ class AlertConsumer:
         while idle, every IDLE_PROBE_INTERVAL_S (see there)."""
         now = time.monotonic()
         if self._unreachable_since is not None or not self._topics_checked:
-            if now >= self._next_probe:
+            if now - self._last_probe >= PROBE_INTERVAL_S:
                 self._probe(PROBE_TIMEOUT_S)
-        elif now - max(self._last_message_at, self._next_probe - PROBE_INTERVAL_S) >= \
+        elif now - max(self._last_message_at, self._last_probe) >= \
                 IDLE_PROBE_INTERVAL_S:  # one input topic's metadata: cheap on a big cluster
             names = [t for t in self.config.input_topics if not t.startswith("^")]
             self._probe(IDLE_PROBE_TIMEOUT_S, names[0] if names else None)
