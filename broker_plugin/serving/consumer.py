@@ -576,7 +576,7 @@ class AlertConsumer:
             if not stalled and time.monotonic() - started >= FLUSH_STALL_S:
                 stalled = True
                 self._mark_unreachable()
-                log.warning("kafka at %s has acknowledged none of %d record(s) for %.0f s; "
+                log.warning("kafka at %s has left %d record(s) unacknowledged for %.0f s; "
                             "waiting up to %.0f s; /readyz answers 503 meanwhile",
                             self.config.bootstrap_servers, remaining, FLUSH_STALL_S,
                             timeout_s)
