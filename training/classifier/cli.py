@@ -1,4 +1,5 @@
-"""Commands of training.classifier: `train`, `evaluate`, `calibrate`, `experiment`.
+"""Commands of training.classifier: `train`, `evaluate`, `calibrate`, `experiment`, `tune`,
+`report` (the last two live in tune.py and report.py).
 
 Heavy imports (torch, sklearn, matplotlib) happen inside the commands so `training --help`
 stays fast.
@@ -17,6 +18,11 @@ def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate)
     app.command("calibrate")(calibrate)
     app.command("experiment")(experiment)
+    from training.classifier.report import report_command
+    from training.classifier.tune import tune_command
+
+    app.command("tune")(tune_command)
+    app.command("report")(report_command)
 
 
 def train(
