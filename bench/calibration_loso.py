@@ -98,7 +98,7 @@ def shifted(run: Path, val: list[LightCurve], seed: int):
 
 
 def fold(run: Path, survey: str, curves: list[LightCurve], out: Path, n_cal: int,
-         seed: int, shift: bool) -> dict[str, Any]:
+         seed: int, shift: bool, unknown_score: str = "auto") -> dict[str, Any]:
     from training.classifier.calibrate import calibrate_model
 
     train_pool = [c for c in curves if survey_of(c) != survey and c.label in CLASSES]
@@ -112,7 +112,9 @@ def fold(run: Path, survey: str, curves: list[LightCurve], out: Path, n_cal: int
                                seed=seed, fitted_on={"source": "shifted validation"})
     else:
         card = calibrate_on_curves(run, calibrated, val, f"{run} validation rows",
-                                   bank_curves=bank, seed=seed)
+                                   bank_curves=bank, seed=seed, unknown_score=unknown_score,
+                                   other_curves=[c for c in curves if survey_of(c) != survey
+                                                 and not c.label])
     test = [c for c in curves if survey_of(c) == survey and c.label in CLASSES]
     others = [c for c in curves if survey_of(c) == survey and not c.label]
     y, p, raw, scores = probabilities_and_scores(calibrated, test)
@@ -175,6 +177,9 @@ def main() -> None:
     parser.add_argument("--calibrate-with", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--unknown-score", default="auto", choices=["auto", "forest", "knn"],
+                        help="the tail's unknown score (auto: the forest where the model has "
+                             "summary statistics)")
     parser.add_argument("--shifted", action="store_true",
                         help="fit the temperature on the validation rows plus their "
                              "augmented and cadence-transferred views")
@@ -191,9 +196,9 @@ def main() -> None:
         if n_test < 20:
             print(f"{survey}: {n_test} labelled curves, skipped", file=sys.stderr)
             continue
-        tag = "shifted" if args.shifted else "validation"
+        tag = f"{'shifted' if args.shifted else 'validation'}-{args.unknown_score}"
         r = fold(run, survey, curves, args.workdir / "calibration" / args.method / tag / survey,
-                 args.calibrate_with, args.seed, args.shifted)
+                 args.calibrate_with, args.seed, args.shifted, args.unknown_score)
         results.append(r)
         tc = r.get("target_calibrated", {})
         print(f"{survey:10s} n={r['n_test']:5d} T={r['temperature']:.2f} ECE "

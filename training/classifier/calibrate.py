@@ -20,6 +20,7 @@ import onnx
 from onnx import numpy_helper
 
 from broker_plugin.errors import UserError
+from broker_plugin.features import FeatureSettings
 from broker_plugin.lightcurve import LightCurve
 from broker_plugin.model_card import (
     CARD_FILE,
@@ -31,6 +32,7 @@ from broker_plugin.model_card import (
     load_model_dir,
     sha256_of,
 )
+from broker_plugin.model_inputs import curve_inputs
 from training.classifier import graph_tail
 from training.classifier.calibration import (
     DEFAULT_BANK_SIZE,
@@ -44,6 +46,7 @@ from training.classifier.calibration import (
     temperature_scaled,
 )
 from training.classifier.data import LabelledFeatures, featurise_labelled
+from training.classifier.unknown_forest import UnknownForest, fit_unknown_forest, summary_tensor
 
 #: Largest |Δ| between the graph's tail and its numpy twin on the calibration curves.
 TAIL_PARITY_TOLERANCE = 1e-4
@@ -70,10 +73,19 @@ def run_graph(model: onnx.ModelProto, x: np.ndarray, extra: Sequence[str] = (),
 
 def network_outputs(model: onnx.ModelProto, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(uncalibrated probabilities, tail embedding) of the network inside `model`."""
+    raw, embedding, _ = network_pass(x, model)
+    return raw, embedding
+
+
+def network_pass(x: np.ndarray, model: onnx.ModelProto, statistics: str | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(uncalibrated probabilities, tail embedding, the `statistics` tensor if named)."""
     bare = graph_tail.strip_tail(model)
     members = graph_tail.embedding_names(bare)
-    raw, *embeddings = run_graph(bare, np.asarray(x, np.float32), members)
-    return raw, graph_tail.member_embeddings(embeddings)
+    raw, *rest = run_graph(bare, np.asarray(x, np.float32),
+                           [*members, *([statistics] if statistics else [])])
+    found = rest.pop() if statistics else None
+    return raw, graph_tail.member_embeddings(rest), found
 
 
 def existing_bank(model: onnx.ModelProto) -> tuple[np.ndarray, int] | None:
@@ -100,11 +112,16 @@ def calibrate_model(
     fitted_on: dict[str, Any] | None = None,
     min_curves: int = MIN_CALIBRATION_CURVES,
     version: str | None = None,
+    others: np.ndarray | None = None,
+    unknown_score: str = "auto",
 ) -> ModelCard:
     """Fit the tail on `calibration`, write OUT/model.onnx and OUT/model_card.json.
 
     `bank` gives the unknown score's in-class reference (the training split); without it the
-    model's current bank is kept. `version`: the new card's version (None keeps it; "" makes
+    model's current unknown score (forest or bank) is kept. `others`: featurised curves of
+    other classes, shown to the forest. `unknown_score`: "forest" (unknown_forest.py),
+    "knn" (deep kNN on the embedding), or "auto" (the forest wherever the model computes
+    summary statistics). `version`: the new card's version (None keeps it; "" makes
     `<old>-cal.<8 hex of the new ONNX sha256>`, so records of the two models differ).
     """
     onnx_path, card = load_model_dir(model_dir)
@@ -117,13 +134,34 @@ def calibrate_model(
         raise CalibrationError(f"keep = {keep}: the share of in-class curves the unknown "
                                "flag keeps must be in [0.5, 1), e.g. 0.95")
     model = onnx.load(str(onnx_path))
-    # One pass of the network over the calibration curves and the bank's together.
-    inputs = calibration.x if bank is None else np.concatenate([calibration.x, bank.x])
-    raw, embedding = network_outputs(model, inputs)
-    raw, bank_embedding = raw[:len(calibration)], embedding[len(calibration):]
-    embedding = embedding[:len(calibration)]
-    if bank is not None:
-        bank_rows = stratified_bank(bank_embedding, bank.y, bank_size, seed)
+    previous_forest = UnknownForest.from_graph(model, graph_tail.FOREST_NODE,
+                                               graph_tail.FOREST_COLUMNS, card.unknown or {})
+    statistics_name = summary_tensor(model)
+    if unknown_score == "forest" and statistics_name is None:
+        raise CalibrationError(f"{onnx_path}: unknown score 'forest' needs a model trained "
+                               "with summary_features = true; use 'knn'")
+    fit_forest = bank is not None and statistics_name is not None and unknown_score != "knn"
+    # One pass of the network over the calibration curves, the bank and the other-class
+    # curves together.
+    parts = [calibration.x, *([] if bank is None else [bank.x]),
+             *([others] if fit_forest and others is not None and len(others) else [])]
+    raw, embedding, statistics = network_pass(np.concatenate(parts), model,
+                                              statistics_name if fit_forest else None)
+    n_cal, n_bank = len(calibration), 0 if bank is None else len(bank)
+    raw = raw[:n_cal]
+    forest = None
+    if fit_forest:
+        assert statistics is not None and bank is not None
+        forest = fit_unknown_forest(statistics[n_cal:n_cal + n_bank], bank.y,
+                                    len(card.classes), statistics[n_cal + n_bank:], seed)
+        bank_rows, scores = np.zeros((0, 0), np.float32), forest.scores(statistics[:n_cal])
+    elif bank is None and previous_forest is not None and unknown_score != "knn":
+        forest, bank_rows = previous_forest, np.zeros((0, 0), np.float32)
+        scores = run_graph(model, np.asarray(calibration.x, np.float32),
+                           [UNKNOWN_OUTPUT_NAME])[1]
+    elif bank is not None:
+        bank_rows = stratified_bank(embedding[n_cal:n_cal + n_bank], bank.y, bank_size, seed)
+        scores = knn_scores(embedding[:n_cal], bank_rows, neighbours)
     else:
         previous = existing_bank(model)
         if previous is None:
@@ -131,11 +169,11 @@ def calibrate_model(
                 f"{onnx_path}: the model has no unknown-score bank yet; re-train it with this "
                 "version of `training train`, or pass its training curves with --bank-data DIR")
         bank_rows, neighbours = previous
+        scores = knn_scores(embedding[:n_cal], bank_rows, neighbours)
     temperature = fit_temperature(raw, calibration.y)
     calibrated = temperature_scaled(raw, temperature)
-    scores = knn_scores(embedding, bank_rows, neighbours)
     params = TailParameters(temperature=temperature, bank=bank_rows, neighbours=neighbours,
-                            threshold=float(np.quantile(scores, keep)))
+                            threshold=float(np.quantile(scores, keep)), forest=forest)
     tailed = graph_tail.attach_tail(model, params)
     _check_parity(tailed, calibration.x, calibrated, scores)
 
@@ -162,14 +200,30 @@ def calibrate_model(
 def calibrate_on_curves(model_dir: str | Path, out_dir: str | Path,
                         curves: Sequence[LightCurve], source: str,
                         bank_curves: Sequence[LightCurve] | None = None,
+                        other_curves: Sequence[LightCurve] = (),
                         **options: Any) -> ModelCard:
-    """`calibrate_model` on labelled light curves (curves of other classes are left out)."""
+    """`calibrate_model` on labelled light curves (curves of other classes are left out).
+
+    `other_curves`: catalogued stars of other classes, shown to a new unknown forest (only
+    used with `bank_curves`)."""
     _, card = load_model_dir(model_dir)
     data = featurise_labelled(curves, card.classes, card.features, card.min_points)
     bank = (None if not bank_curves else
             featurise_labelled(bank_curves, card.classes, card.features, card.min_points))
+    others = other_class_inputs(other_curves, card.classes, card.features, card.min_points)
     return calibrate_model(model_dir, out_dir, data, bank,
-                           fitted_on={"source": source, "left_out": data.dropped}, **options)
+                           fitted_on={"source": source, "left_out": data.dropped},
+                           others=others, **options)
+
+
+def other_class_inputs(curves: Sequence[LightCurve], classes: Sequence[str],
+                       settings: FeatureSettings, min_points: int) -> np.ndarray:
+    """(N, 2, L) inputs of the catalogued stars outside `classes` (importers keep their
+    class in `source_class`); unlabelled curves without one are not evidence of anything."""
+    kept = [c for c in curves if c.label not in classes and c.meta.get("source_class")]
+    if not kept:
+        return np.zeros((0, 2, settings.length), np.float32)
+    return curve_inputs(kept, settings, min_points).features.x
 
 
 SIMULATED_SURVEY_PREFIX = "sim-"

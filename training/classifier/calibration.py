@@ -6,12 +6,14 @@ alike: p' = softmax(log p / T). One parameter cannot change the predicted class,
 measured better across surveys than a per-class bias (which learns the calibration set's
 class mix; see the README's calibration table).
 
-The unknown score is a deep k-nearest-neighbour distance (Sun et al. 2022): one minus the
-cosine similarity of a curve's penultimate embedding to its k-th nearest neighbour in a
-bank of training embeddings. Among max-softmax, entropy, energy, Mahalanobis distances (in
-the embedding and on the summary statistics) it separated real stars of other classes best
-on the leave-one-survey-out folds (README). The flag threshold keeps a stated share of
-in-class validation curves.
+The unknown score, for models with summary statistics, is a random forest on those
+statistics shown the training surveys' stars of other classes (unknown_forest.py): on the
+leave-one-survey-out folds it separated real stars of other classes far better than any
+score of the network (README). Models without summary statistics keep a deep
+k-nearest-neighbour distance (Sun et al. 2022): one minus the cosine similarity of a curve's
+penultimate embedding to its k-th nearest neighbour in a bank of training embeddings, the
+best of max-softmax, entropy, energy and Mahalanobis distances there. The flag threshold
+keeps a stated share of in-class validation curves.
 
 Both are baked into the ONNX graph by `graph_tail`, so serving does not change; the card
 stores the method, its parameters and the figures before and after.
@@ -31,6 +33,7 @@ from training.classifier.metrics import (
     expected_calibration_error,
     negative_log_likelihood,
 )
+from training.classifier.unknown_forest import UnknownForest
 
 #: Bounds of the fitted temperature: beyond them the calibration set is too small or odd.
 TEMPERATURE_BOUNDS = (0.05, 20.0)
@@ -108,6 +111,8 @@ class TailParameters:
     bank: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     neighbours: int = DEFAULT_NEIGHBOURS
     threshold: float = 1.0
+    #: The summary-statistics forest (unknown_forest.py); when set, it is the unknown score.
+    forest: UnknownForest | None = None
 
     def card_entries(self, keep: float, fitted_on: dict[str, Any],
                      before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
@@ -115,7 +120,9 @@ class TailParameters:
         return {
             "calibration": {"method": "temperature", "temperature": self.temperature,
                             "fitted_on": fitted_on, "before": before, "after": after},
-            "unknown": {"score": "knn_cosine_embedding", "neighbours": self.neighbours,
-                        "bank_size": len(self.bank), "threshold": self.threshold,
-                        "in_class_kept": keep, "output": "unknown_score"},
+            "unknown": {**(self.forest.card_entry() if self.forest is not None else
+                           {"score": "knn_cosine_embedding", "neighbours": self.neighbours,
+                            "bank_size": len(self.bank)}),
+                        "threshold": self.threshold, "in_class_kept": keep,
+                        "output": "unknown_score"},
         }

@@ -14,15 +14,22 @@ row is the members' mean cosine similarity. Re-calibrating strips the old tail f
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from broker_plugin.model_card import OUTPUT_NAME, UNKNOWN_OUTPUT_NAME
 from training.classifier.calibration import TailParameters, normalised
+from training.classifier.tree_onnx import ML_DOMAIN, ML_OPSET
+from training.classifier.unknown_forest import UnknownForest, summary_tensor
 
 PREFIX = "tail/"
 RAW = PREFIX + "raw_probabilities"
+FOREST_NODE = PREFIX + "forest"
+FOREST_PROBABILITIES = PREFIX + "forest_probabilities"
+FOREST_COLUMNS = PREFIX + "forest_columns"
 
 
 def strip_tail(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -88,6 +95,20 @@ def attach_tail(model: onnx.ModelProto, params: TailParameters) -> onnx.ModelPro
         helper.make_node("Softmax", [PREFIX + "scaled"], [OUTPUT_NAME], axis=1,
                          name=PREFIX + "softmax"),
     ]
+    if params.forest is not None:
+        nodes += _forest_nodes(model, params.forest, const)
+    else:
+        nodes += _knn_nodes(members, params, const)
+    graph.node.extend(nodes)
+    graph.output.append(helper.make_tensor_value_info(UNKNOWN_OUTPUT_NAME, TensorProto.FLOAT,
+                                                      ["batch"]))
+    onnx.checker.check_model(model)
+    return model
+
+
+def _knn_nodes(members: list[str], params: TailParameters, const: _Constants) -> list[Any]:
+    """unknown_score = 1 − k-th largest cosine similarity of the embedding to the bank."""
+    nodes: list[Any] = []
     units = []
     for k, name in enumerate(members):
         norm, unit = f"{PREFIX}norm{k}", f"{PREFIX}unit{k}"
@@ -119,11 +140,29 @@ def attach_tail(model: onnx.ModelProto, params: TailParameters) -> onnx.ModelPro
         helper.make_node("Sub", [const.scalar("one", 1.0), PREFIX + "kth"],
                          [UNKNOWN_OUTPUT_NAME], name=PREFIX + "unknown_score"),
     ]
-    graph.node.extend(nodes)
-    graph.output.append(helper.make_tensor_value_info(UNKNOWN_OUTPUT_NAME, TensorProto.FLOAT,
-                                                      ["batch"]))
-    onnx.checker.check_model(model)
-    return model
+    return nodes
+
+
+def _forest_nodes(model: onnx.ModelProto, forest: UnknownForest,
+                  const: _Constants) -> list[Any]:
+    """unknown_score = 1 − largest in-class probability of the summary-statistics forest."""
+    statistics = summary_tensor(model)
+    if statistics is None:
+        raise ValueError("graph: no summary statistics found; the forest unknown score needs "
+                         "a model trained with summary_features = true")
+    if not any(o.domain == ML_DOMAIN for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid(ML_DOMAIN, ML_OPSET))
+    return [
+        forest.graph_node(statistics, FOREST_PROBABILITIES, FOREST_NODE),
+        helper.make_node("Gather", [FOREST_PROBABILITIES,
+                                    const.array("forest_columns",
+                                                forest.in_class_columns.astype(np.int64))],
+                         [PREFIX + "forest_in_class"], axis=1, name=PREFIX + "forest_in_class"),
+        helper.make_node("ReduceMax", [PREFIX + "forest_in_class"], [PREFIX + "forest_max"],
+                         axes=[1], keepdims=0, name=PREFIX + "forest_max"),
+        helper.make_node("Sub", [const.scalar("one", 1.0), PREFIX + "forest_max"],
+                         [UNKNOWN_OUTPUT_NAME], name=PREFIX + "unknown_score"),
+    ]
 
 
 class _Constants:

@@ -150,7 +150,7 @@ def train_on_curves(
 
     `sources` names where the curves came from, for messages and the model card.
     """
-    from training.classifier.calibrate import calibrate_model, real_rows
+    from training.classifier.calibrate import calibrate_model, other_class_inputs, real_rows
     from training.classifier.export import export_run, onnx_probabilities
     from training.classifier.metrics import summary
     from training.classifier.plots import plot_confusion
@@ -225,8 +225,12 @@ def train_on_curves(
     )
     # Temperature and unknown score fitted on the real, never augmented validation curves,
     # with the training split as the unknown score's bank (calibrate.py).
+    # The training surveys' catalogued stars of other classes are the unknown forest's
+    # outliers (unknown_forest.py).
     calibration_set = real_rows(val, curves)
+    others = other_class_inputs(curves, train.classes, settings, config.min_points)
     card = calibrate_model(run_dir, run_dir, calibration_set, bank=train, seed=config.seed,
+                           others=others,
                            fitted_on={"source": "validation split, real curves"
                                       if len(calibration_set) < len(val) else
                                       "validation split"}, min_curves=4)
