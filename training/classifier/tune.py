@@ -39,6 +39,7 @@ import json
 import os
 import re
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -317,24 +318,30 @@ def open_storage(url: str) -> Any:
     # RetryFailedTrialCallback. Both are "experimental" there: no warning for the user.
     retry = getattr(storages, "RetryHeartbeatStaleTrialCallback", None)
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if retry is not None:
-                callback = {"heartbeat_stale_trial_callback": retry(max_retry=1)}
-            else:
-                callback = {"failed_trial_callback": storages.RetryFailedTrialCallback(
-                    max_retry=1)}
-            return storages.RDBStorage(url, engine_kwargs=engine,
-                                       heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                       **callback)
-    except ImportError as exc:
-        raise TuneError(f"--storage {url}: its database driver is not installed ({exc}); for "
-                        "PostgreSQL pip install psycopg2-binary on every worker") from None
-    except Exception as exc:  # SQLAlchemy's URL, connection and permission errors
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-        raise TuneError(f"--storage {_safe_url(url)}: cannot open it ({first}); write e.g. "
-                        "sqlite:///tune.db or postgresql://user:pass@host/db") from None
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                if retry is not None:
+                    callback = {"heartbeat_stale_trial_callback": retry(max_retry=1)}
+                else:
+                    callback = {"failed_trial_callback": storages.RetryFailedTrialCallback(
+                        max_retry=1)}
+                return storages.RDBStorage(url, engine_kwargs=engine,
+                                           heartbeat_interval=HEARTBEAT_S,
+                                           grace_period=GRACE_S, **callback)
+        except ImportError as exc:
+            raise TuneError(f"--storage {url}: its database driver is not installed ({exc}); "
+                            "for PostgreSQL pip install psycopg2-binary on every worker") from None
+        except Exception as exc:  # SQLAlchemy's URL, connection and permission errors
+            # Workers that start together on a new database race to create its tables.
+            if "already exists" in str(exc) and attempt < 4:
+                time.sleep(0.5 + attempt)
+                continue
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise TuneError(f"--storage {_safe_url(url)}: cannot open it ({first}); write "
+                            "e.g. sqlite:///tune.db or postgresql://user:pass@host/db") from None
+    raise AssertionError("unreachable")
 
 
 def open_study(storage: Any, name: str, spec: StudySpec, base: TrainingConfig,
