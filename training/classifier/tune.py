@@ -428,8 +428,10 @@ def run_tune(
                              else None, progress, make_source)
     objective_fn = _objective(data, base, spec, keys, space, sources)
     with _TrialBar(progress, trials, name) as bar:
+        # A RuntimeError (torch: out of memory, a numerical failure) fails its trial only;
+        # the search goes on. User errors stop it.
         study.optimize(objective_fn, n_trials=trials, timeout=timeout, n_jobs=jobs,
-                       callbacks=[bar.update])
+                       callbacks=[bar.update], catch=(RuntimeError,))
 
     write_best_config(study, base, spec, out / f"best-{_slug(name)}.yaml")
     analyses = analyse_storage(url)
