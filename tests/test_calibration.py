@@ -219,3 +219,30 @@ def test_flagged_alerts_are_unknown_in_records_and_metrics(calibrated: Path,
     metrics.classified(outcome.probabilities, outcome.unknown)
     assert registry.get_sample_value("broker_plugin_unknown_total",
                                      {"model_version": "v"}) == 10
+
+
+def test_shift_temperature_multiplies_the_fitted_one(calibrated: Path, tmp_path: Path) -> None:
+    """The recipe's factor for new surveys: same fit, temperature × factor, both in the card,
+    and the graph's probabilities flatter than the in-domain calibration's."""
+    from broker_plugin.features import featurise_batch
+    from broker_plugin.serving.classifier import Classifier
+
+    curves = labelled(8, seed=5)
+    plain = calibrate_on_curves(calibrated, tmp_path / "plain", curves, "s")
+    shifted = calibrate_on_curves(calibrated, tmp_path / "shifted", curves, "s",
+                                  shift_temperature=2.0)
+    assert shifted.calibration["fitted_temperature"] == pytest.approx(
+        plain.calibration["temperature"])
+    assert shifted.calibration["temperature"] == pytest.approx(
+        2.0 * plain.calibration["temperature"])
+    x = featurise_batch(curves, plain.features).x
+    p_plain = Classifier(tmp_path / "plain").predict_scored(x)[0]
+    p_shifted = Classifier(tmp_path / "shifted").predict_scored(x)[0]
+    assert p_shifted.max(axis=1).mean() < p_plain.max(axis=1).mean()
+
+
+def test_shift_temperature_out_of_range_names_the_field() -> None:
+    from training.config import TrainingConfig, TrainingConfigError
+
+    with pytest.raises(TrainingConfigError, match=r"shift_temperature=0\.0"):
+        TrainingConfig(shift_temperature=0.0)

@@ -114,6 +114,7 @@ def calibrate_model(
     version: str | None = None,
     others: np.ndarray | None = None,
     unknown_score: str = "auto",
+    shift_temperature: float = 1.0,
 ) -> ModelCard:
     """Fit the tail on `calibration`, write OUT/model.onnx and OUT/model_card.json.
 
@@ -121,7 +122,9 @@ def calibrate_model(
     model's current unknown score (forest or bank) is kept. `others`: featurised curves of
     other classes, shown to the forest. `unknown_score`: "forest" (unknown_forest.py),
     "knn" (deep kNN on the embedding), or "auto" (the forest wherever the model computes
-    summary statistics). `version`: the new card's version (None keeps it; "" makes
+    summary statistics). `shift_temperature` multiplies the fitted temperature (the
+    expected extra uncertainty on a survey the model never saw; config.py). `version`: the
+    new card's version (None keeps it; "" makes
     `<old>-cal.<8 hex of the new ONNX sha256>`, so records of the two models differ).
     """
     onnx_path, card = load_model_dir(model_dir)
@@ -170,7 +173,8 @@ def calibrate_model(
                 "version of `training train`, or pass its training curves with --bank-data DIR")
         bank_rows, neighbours = previous
         scores = knn_scores(embedding[:n_cal], bank_rows, neighbours)
-    temperature = fit_temperature(raw, calibration.y)
+    fitted = fit_temperature(raw, calibration.y)
+    temperature = fitted * shift_temperature
     calibrated = temperature_scaled(raw, temperature)
     params = TailParameters(temperature=temperature, bank=bank_rows, neighbours=neighbours,
                             threshold=float(np.quantile(scores, keep)), forest=forest)
@@ -187,6 +191,8 @@ def calibrate_model(
          "class_counts": calibration.class_counts()},
         calibration_figures(calibration.y, raw), calibration_figures(calibration.y, calibrated))
     card.calibration, card.unknown = entries["calibration"], entries["unknown"]
+    if shift_temperature != 1.0:
+        card.calibration.update(fitted_temperature=fitted, shift_temperature=shift_temperature)
     card.onnx_sha256 = sha256_of(out_onnx)
     if version is not None:
         card.version = version or f"{card.version}-cal.{card.onnx_sha256[:8]}"

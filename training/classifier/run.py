@@ -230,7 +230,7 @@ def train_on_curves(
     calibration_set = real_rows(val, curves)
     others = other_class_inputs(curves, train.classes, settings, config.min_points)
     card = calibrate_model(run_dir, run_dir, calibration_set, bank=train, seed=config.seed,
-                           others=others,
+                           others=others, shift_temperature=config.shift_temperature,
                            fitted_on={"source": "validation split, real curves"
                                       if len(calibration_set) < len(val) else
                                       "validation split"}, min_curves=4)
