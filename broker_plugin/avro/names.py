@@ -141,3 +141,66 @@ def fixed_size(value_kind: str) -> int | None:
     if value_kind.startswith("fixed:"):
         return int(value_kind[6:])
     return None
+
+
+def zero_byte_array(schema: Any) -> str | None:
+    """Where `schema` has an array whose items encode in 0 bytes (its field path), else None.
+
+    The data cannot bound such an array: a block count of 2^62 costs a writer ten bytes and
+    a reader memory until it runs out. Only a schema that travels with the message (an Avro
+    container's) can be one a stranger chose; the decoder refuses those (bench/fuzz.py found
+    a ZTF container whose prv_candidate record had lost its fields: 4 GB from 25 kB).
+    """
+    named = named_types(schema)
+
+    def empty(t: Any, seen: frozenset[str]) -> bool:
+        if isinstance(t, str):
+            found = None if t in PRIMITIVES else lookup(t, named)
+            if found is None:
+                return t == "null"
+            return found[0] not in seen and empty(found[1], seen | {found[0]})
+        if isinstance(t, Mapping):
+            k = t.get("type")
+            if k in ("record", "error"):
+                return all(empty(f.get("type"), seen) for f in t.get("fields", ())
+                           if isinstance(f, Mapping))
+            if k == "fixed":
+                return t.get("size") == 0
+            if isinstance(k, str) and k in PRIMITIVES:
+                return k == "null"
+            if isinstance(k, list | Mapping):
+                return empty(k, seen)
+        return False  # unions, arrays, maps and enums write at least one byte
+
+    def walk(t: Any, path: str, seen: frozenset[str]) -> str | None:
+        if isinstance(t, list):
+            return next((p for x in t if (p := walk(x, path, seen)) is not None), None)
+        if isinstance(t, str):
+            found = None if t in PRIMITIVES else lookup(t, named)
+            if found is None or found[0] in seen:
+                return None
+            return walk(found[1], path, seen | {found[0]})
+        if not isinstance(t, Mapping):
+            return None
+        k = t.get("type")
+        if k == "array":
+            if empty(t.get("items"), frozenset()):
+                return path or "(the schema itself)"
+            return walk(t.get("items"), f"{path}[]", seen)
+        if k == "map":
+            return walk(t.get("values"), f"{path}{{}}", seen)
+        if k in ("record", "error"):
+            full = fullname(str(t.get("name", "")), t.get("namespace"))
+            for f in t.get("fields", ()):
+                if isinstance(f, Mapping):
+                    name = str(f.get("name"))
+                    hit = walk(f.get("type"), f"{path}.{name}" if path else name,
+                               seen | {full})
+                    if hit is not None:
+                        return hit
+            return None
+        if isinstance(k, list | Mapping):
+            return walk(k, path, seen)
+        return None
+
+    return walk(schema, "", frozenset())

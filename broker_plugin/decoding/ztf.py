@@ -15,12 +15,31 @@ from typing import Any
 
 import numpy as np
 
+from broker_plugin.decoding.lsst import UnsupportedSchemaError, record_fields
 from broker_plugin.decoding.photometry import ztf_dc_magnitude
 
 JD_TO_MJD = 2400000.5
 FILTERS = {1: "g", 2: "r", 3: "i"}
 #: Beyond this distance (arcsec) the nearest reference source is not the candidate.
 MAX_DISTNR_ARCSEC = 1.4
+
+
+def check_schema(schema: Mapping[str, Any]) -> None:
+    """`UnsupportedSchemaError` naming the fields `points_from_dict` needs that `schema` lacks.
+
+    A container brings its own schema, so its records can lack anything (bench/fuzz.py: a
+    'ztf.alert' without `candidate` was an internal error, not a rejected alert).
+    """
+    top = [f.get("name") for f in schema.get("fields", ()) if isinstance(f, Mapping)]
+    missing = [name for name in ("objectId", "candidate") if name not in top]
+    if "candidate" in top:
+        candidate = record_fields(schema, "candidate")
+        missing += [f"candidate.{name}" for name in ("candid", "jd") if name not in candidate]
+    if missing:
+        raise UnsupportedSchemaError(
+            f"ZTF schema {schema.get('name')!r} has no field(s) {missing}; a ZTF alert needs "
+            "objectId and a candidate with candid and jd"
+        )
 
 
 def _f(rows: list[Mapping[str, Any]], name: str) -> np.ndarray:

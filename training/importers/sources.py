@@ -85,9 +85,11 @@ def iter_tar_members(path: Path, progress: bool = False) -> Iterator[tuple[str, 
         stack.enter_context(handle)
         try:
             archive = stack.enter_context(tarfile.open(fileobj=handle, mode="r|*"))
-        except tarfile.TarError as exc:
+        except (tarfile.TarError, TypeError) as exc:
+            # TypeError: CPython's tarfile on a gzip header cut short (found by bench/fuzz.py)
+            why = "gzip header cut short" if isinstance(exc, TypeError) else exc
             raise ImporterError(
-                f"{path}: not a readable tar archive ({exc}); give a .tar or .tar.gz of the "
+                f"{path}: not a readable tar archive ({why}); give a .tar or .tar.gz of the "
                 "survey's files, or the directory they were extracted to"
             ) from exc
         size = path.stat().st_size
