@@ -148,3 +148,10 @@ print(libc.mallinfo2().hblks - before)
     }
     assert counts["plain"] >= 20  # glibc's default: each 1 MB block its own mmap
     assert counts["tuned"] == 0
+
+
+def test_keep_freed_memory_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from broker_plugin.serving.allocator import keep_freed_memory
+
+    monkeypatch.setenv("SELFREG_KEEP_FREED_MEMORY", "0")
+    assert keep_freed_memory() is False

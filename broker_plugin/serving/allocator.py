@@ -11,7 +11,9 @@ the heap once 2x that threshold is free at its top, so every batch page-faults i
 the trim threshold keeps that memory mapped between batches: the process keeps up to
 `TRIM_THRESHOLD` of freed heap instead of returning it (RSS stays near its batch peak).
 
-Linux glibc only (`mallopt` through ctypes); elsewhere (musl, macOS) it does nothing.
+Linux glibc only (`mallopt` through ctypes); elsewhere (musl, macOS) it does nothing, and
+`SELFREG_KEEP_FREED_MEMORY=0` in the environment turns it off (to compare, or to give memory
+back between batches at the price above).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 
 log = logging.getLogger("broker_plugin.allocator")
 
@@ -39,6 +42,8 @@ _done = False
 def keep_freed_memory() -> bool:
     """Apply the settings once per process; True when glibc accepted them."""
     global _done
+    if os.environ.get("SELFREG_KEEP_FREED_MEMORY", "1").strip() in ("0", "false", "no"):
+        return False
     if _done:
         return True
     name = ctypes.util.find_library("c")
