@@ -43,6 +43,7 @@ from training.classifier.calibrate import (  # noqa: E402
 from training.classifier.data import featurise_labelled, load_curves  # noqa: E402
 from training.classifier.evaluate import source_class_of  # noqa: E402
 from training.classifier.metrics import summary, unknown_detection  # noqa: E402
+from training.classifier.outliers import simulated_outliers  # noqa: E402
 from training.crosssurvey.loso import cap_per_group, survey_of  # noqa: E402
 from training.crosssurvey.shared_sets import SET_NAMES  # noqa: E402
 
@@ -98,7 +99,8 @@ def shifted(run: Path, val: list[LightCurve], seed: int):
 
 
 def fold(run: Path, survey: str, curves: list[LightCurve], out: Path, n_cal: int,
-         seed: int, shift: bool, unknown_score: str = "auto") -> dict[str, Any]:
+         seed: int, shift: bool, unknown_score: str = "auto", outliers: int = 0
+         ) -> dict[str, Any]:
     from training.classifier.calibrate import calibrate_model
 
     train_pool = [c for c in curves if survey_of(c) != survey and c.label in CLASSES]
@@ -113,8 +115,9 @@ def fold(run: Path, survey: str, curves: list[LightCurve], out: Path, n_cal: int
     else:
         card = calibrate_on_curves(run, calibrated, val, f"{run} validation rows",
                                    bank_curves=bank, seed=seed, unknown_score=unknown_score,
-                                   other_curves=[c for c in curves if survey_of(c) != survey
-                                                 and not c.label])
+                                   other_curves=[*(c for c in curves if survey_of(c) != survey
+                                                   and not c.label),
+                                                 *simulated_outliers(train_pool, outliers, seed)])
     test = [c for c in curves if survey_of(c) == survey and c.label in CLASSES]
     others = [c for c in curves if survey_of(c) == survey and not c.label]
     y, p, raw, scores = probabilities_and_scores(calibrated, test)
@@ -180,6 +183,9 @@ def main() -> None:
     parser.add_argument("--unknown-score", default="auto", choices=["auto", "forest", "knn"],
                         help="the tail's unknown score (auto: the forest where the model has "
                              "summary statistics)")
+    parser.add_argument("--synthetic-outliers", type=int, default=1000,
+                        help="simulated DRW/constant curves at the training curves' cadences "
+                             "shown to the unknown forest (the recipe's synthetic_outliers)")
     parser.add_argument("--shifted", action="store_true",
                         help="fit the temperature on the validation rows plus their "
                              "augmented and cadence-transferred views")
@@ -196,9 +202,11 @@ def main() -> None:
         if n_test < 20:
             print(f"{survey}: {n_test} labelled curves, skipped", file=sys.stderr)
             continue
-        tag = f"{'shifted' if args.shifted else 'validation'}-{args.unknown_score}"
+        tag = (f"{'shifted' if args.shifted else 'validation'}-{args.unknown_score}"
+               f"-{args.synthetic_outliers}")
         r = fold(run, survey, curves, args.workdir / "calibration" / args.method / tag / survey,
-                 args.calibrate_with, args.seed, args.shifted, args.unknown_score)
+                 args.calibrate_with, args.seed, args.shifted, args.unknown_score,
+                 args.synthetic_outliers)
         results.append(r)
         tc = r.get("target_calibrated", {})
         print(f"{survey:10s} n={r['n_test']:5d} T={r['temperature']:.2f} ECE "

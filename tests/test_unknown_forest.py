@@ -136,3 +136,24 @@ def test_knn_score_on_request(forest_model: Path, tmp_path: Path) -> None:
     card = calibrate_on_curves(forest_model, tmp_path / "knn", curves, "test", bank_curves=curves,
                                unknown_score="knn")
     assert card.unknown["score"] == "knn_cosine_embedding"
+
+
+def test_simulated_outliers_take_the_templates_cadence_and_vary_as_drawn() -> None:
+    from training.classifier.outliers import damped_random_walk, simulated_outliers
+
+    rng = np.random.default_rng(3)
+    time = np.sort(rng.uniform(0, 20_000, 4000))
+    walk = damped_random_walk(time, tau=20.0, sigma=0.3, rng=rng)
+    assert np.std(walk) == pytest.approx(0.3, rel=0.15)
+    close = np.diff(time) < 0.5
+    # Correlated on lags much shorter than τ, independent on lags much longer.
+    assert np.corrcoef(walk[:-1][close], walk[1:][close])[0, 1] > 0.9
+    templates = [_curve("CEP", "CEP", k) for k in range(5)]
+    made = simulated_outliers(templates, 40, seed=1)
+    assert len(made) == 40 and all(c.label is None for c in made)
+    kinds = {c.meta["source_class"] for c in made}
+    assert kinds == {"simulated DRW", "simulated constant"}
+    times = {tuple(np.round(t.time, 6)) for t in templates}
+    assert all(tuple(np.round(c.time, 6)) in times for c in made)
+    constant = next(c for c in made if c.meta["source_class"] == "simulated constant")
+    assert np.std(constant.mag) < 0.05  # only its 0.02 mag errors

@@ -150,9 +150,15 @@ def train_on_curves(
 
     `sources` names where the curves came from, for messages and the model card.
     """
-    from training.classifier.calibrate import calibrate_model, other_class_inputs, real_rows
+    from training.classifier.calibrate import (
+        calibrate_model,
+        is_simulated,
+        other_class_inputs,
+        real_rows,
+    )
     from training.classifier.export import export_run, onnx_probabilities
     from training.classifier.metrics import summary
+    from training.classifier.outliers import simulated_outliers
     from training.classifier.plots import plot_confusion
     from training.classifier.snr import above_snr
     from training.classifier.trainer import train_classifier
@@ -225,10 +231,13 @@ def train_on_curves(
     )
     # Temperature and unknown score fitted on the real, never augmented validation curves,
     # with the training split as the unknown score's bank (calibrate.py).
-    # The training surveys' catalogued stars of other classes are the unknown forest's
-    # outliers (unknown_forest.py).
+    # The training surveys' catalogued stars of other classes, and simulated stochastic and
+    # constant curves at their cadences, are the unknown forest's outliers (unknown_forest.py).
     calibration_set = real_rows(val, curves)
-    others = other_class_inputs(curves, train.classes, settings, config.min_points)
+    real = [c for c in curves if not is_simulated(c)] or list(curves)
+    others = other_class_inputs(
+        [*curves, *simulated_outliers(real, config.synthetic_outliers, config.seed)],
+        train.classes, settings, config.min_points)
     card = calibrate_model(run_dir, run_dir, calibration_set, bank=train, seed=config.seed,
                            others=others, shift_temperature=config.shift_temperature,
                            fitted_on={"source": "validation split, real curves"
