@@ -246,3 +246,17 @@ def test_shift_temperature_out_of_range_names_the_field() -> None:
 
     with pytest.raises(TrainingConfigError, match=r"shift_temperature=0\.0"):
         TrainingConfig(shift_temperature=0.0)
+
+
+def test_calibrate_rejects_an_unknown_score_name(calibrated: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    data = tmp_path / "d"
+    write_lightcurve_dir(data, labelled(4, seed=3))
+    result = CliRunner().invoke(app, ["calibrate", "--model", str(calibrated), "--data",
+                                      str(data), "--out", str(tmp_path / "o"),
+                                      "--unknown-score", "mahalanobis"])
+    assert result.exit_code == 2
+    assert "use auto, forest or knn" in result.output

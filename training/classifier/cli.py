@@ -114,6 +114,11 @@ def calibrate(
     model_version: str = typer.Option(
         "", "--model-version", help="Version of the re-calibrated model (default: the old "
         "one + '-cal.' + 8 hex of the new ONNX file's sha256)."),
+    unknown_score: str = typer.Option(
+        "auto", "--unknown-score", help="With a bank (--bank-data or --run-split): 'forest' "
+        "(summary-statistics forest shown the catalogued other-class stars found in --data "
+        "and --bank-data), 'knn' (deep kNN), or 'auto' (the forest where the model has "
+        "summary statistics). Without a bank the model's score is kept."),
 ) -> None:
     """Refit temperature scaling and the unknown threshold on labelled curves of a survey."""
     from rich.console import Console
@@ -122,8 +127,12 @@ def calibrate(
     from training.classifier.data import load_curves
     from training.crosssurvey.loso import cap_per_group
 
+    if unknown_score not in ("auto", "forest", "knn"):
+        raise typer.BadParameter(f"{unknown_score!r}: use auto, forest or knn",
+                                 param_hint="--unknown-score")
     curves = [c for d in data for c in load_curves(d)]
     bank = [c for d in bank_data for c in load_curves(d)] or None
+    others = [c for c in [*curves, *(bank or [])] if not c.label]
     if run_split:
         bank, curves = split_of_run(model, curves)
         curves = [c for c in curves if not is_simulated(c)]
@@ -134,7 +143,8 @@ def calibrate(
     source = ", ".join(str(d) for d in data) + (" (validation rows of split.csv)"
                                                  if run_split else "")
     card = calibrate_on_curves(model, out, curves, source, seed=seed, keep=keep,
-                               bank_curves=bank, version=model_version)
+                               bank_curves=bank, version=model_version, other_curves=others,
+                               unknown_score=unknown_score)
     before, after = card.calibration["before"], card.calibration["after"]
     Console().print(
         f"temperature {card.calibration['temperature']:.3f} on "
