@@ -216,7 +216,7 @@ def _no_internal_errors(batch: Any) -> str:
 # --------------------------------------------------------------------------- targets
 
 
-def make_framing() -> Callable[[bytes], None]:
+def make_framing() -> Callable[[bytes], object]:
     from broker_plugin.avro.framing import split_confluent
     from broker_plugin.decoding.wire import Framing, framing_of
 
@@ -402,7 +402,7 @@ def seeds_compact(shared: Path) -> list[bytes]:
     return [*seeds, serialise(schema, empty)]
 
 
-def make_lightcurve_dir() -> Callable[[bytes], None]:
+def make_lightcurve_dir() -> Callable[[bytes], object]:
     from broker_plugin.lightcurve_dir import read_lightcurve_dir
 
     def check(data: bytes) -> None:
@@ -433,7 +433,7 @@ def seeds_lightcurve_dir(shared: Path) -> list[bytes]:
             manifest + b"\0" + sdss, manifest + b"\0" + text_column, dat]
 
 
-def make_ogle() -> Callable[[bytes], None]:
+def make_ogle() -> Callable[[bytes], object]:
     from training.importers import load_ogle
 
     def check(data: bytes) -> None:
@@ -475,7 +475,7 @@ def seeds_ogle(shared: Path) -> list[bytes]:
     return seeds
 
 
-def make_eros1() -> Callable[[bytes], None]:
+def make_eros1() -> Callable[[bytes], object]:
     from training.importers import load_eros1
 
     def check(data: bytes) -> None:
@@ -497,7 +497,7 @@ def seeds_eros1(shared: Path) -> list[bytes]:
     return [_head_lines(table, n) + b"\0" + _head_lines(features, n) for n in (2, 4)]
 
 
-def make_sdss() -> Callable[[bytes], None]:
+def make_sdss() -> Callable[[bytes], object]:
     from training.importers import load_sdss_rrlyr
 
     def check(data: bytes) -> None:
@@ -527,8 +527,8 @@ def seeds_sdss(shared: Path) -> list[bytes]:
 
 
 def _make_archive_importer(load_name: str, archive: str, default: str
-                           ) -> Callable[[], Callable[[bytes], None]]:
-    def make() -> Callable[[bytes], None]:
+                           ) -> Callable[[], Callable[[bytes], object]]:
+    def make() -> Callable[[bytes], object]:
         import training.importers as importers
 
         load = getattr(importers, load_name)
@@ -568,7 +568,7 @@ def seeds_debosscher(shared: Path) -> list[bytes]:
     return seeds
 
 
-def make_tar() -> Callable[[bytes], None]:
+def make_tar() -> Callable[[bytes], object]:
     from training.importers.sources import iter_tar_members
 
     def check(data: bytes) -> None:
@@ -644,7 +644,7 @@ def _signature(exc: BaseException) -> str:
     """Type and innermost project frame (file:line): one kind of failure, however reached."""
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if any(f"/{p}/" in f.filename for p in INSTRUMENTED)]
-    where = (ours or frames or [None])[-1]
+    where = (ours or frames)[-1] if frames else None
     place = f"{Path(where.filename).name}:{where.lineno}" if where is not None else "?"
     if isinstance(exc, FuzzFinding):  # an internal_error names its exception type: the kind
         return "FuzzFinding " + re.sub(r"(rejection: \w+).*", r"\1", str(exc), flags=re.S)
@@ -775,6 +775,21 @@ def worker(name: str, runs: int, max_time: float, corpus: Path, stats_path: Path
 # --------------------------------------------------------------------------- campaign
 
 
+_COV = re.compile(rb"#\d+\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)")
+
+
+def libfuzzer_coverage(log: bytes) -> dict[str, int] | None:
+    """Edges and features covered at start (seeds read) and at the end, from libFuzzer's log:
+    what the coverage guidance added beyond the seeds."""
+    lines = _COV.findall(log)
+    if not lines:
+        return None
+    start = next((x for x in lines if x[0] == b"INITED"), lines[0])
+    return {"edges_from_seeds": int(start[1]), "features_from_seeds": int(start[2]),
+            "edges": int(lines[-1][1]), "features": int(lines[-1][2]),
+            "corpus_entries": int(lines[-1][3])}
+
+
 def fuzz_target(name: str, runs: int, max_time: float, workdir: Path, artifacts: Path,
                 shared: Path, seed: int = 1, say: Callable[[str], None] = print
                 ) -> dict[str, Any]:
@@ -797,6 +812,7 @@ def fuzz_target(name: str, runs: int, max_time: float, workdir: Path, artifacts:
     result = (json.loads(stats_path.read_text()) if stats_path.exists()
               else Stats(name).as_json())
     result["exit_code"] = proc.returncode
+    result["coverage"] = libfuzzer_coverage(log.read_bytes())
     result["seeds"] = len(list(corpus.glob("seed-*")))
     result["corpus_size"] = len(list(corpus.iterdir()))
     if proc.returncode != 0:  # libFuzzer stopped on its own (a crash outside our catch)
