@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from training.config import POLICIES
+
 TOP_K = 5
 
 
@@ -137,11 +139,11 @@ def plot_figure_a1(analyses: list[dict[str, Any]], path: str | Path) -> Path | N
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
     for ax, a in zip(axes[0], panels, strict=True):
         rows = [r for r in a["trials"] if r["f1_test"] is not None]
-        policies = sorted({r["policy"] or "one-loss" for r in rows})
-        for k, policy in enumerate(policies):
+        for k, policy in enumerate((*POLICIES, "one-loss")):  # one colour per policy
             chosen = [r for r in rows if (r["policy"] or "one-loss") == policy]
-            ax.scatter([r["objective"] for r in chosen], [r["f1_test"] for r in chosen],
-                       s=22, color=f"C{k}", alpha=0.8, label=policy)
+            if chosen:
+                ax.scatter([r["objective"] for r in chosen], [r["f1_test"] for r in chosen],
+                           s=22, color=f"C{k}", alpha=0.8, label=policy)
         if a["r2"] is not None:
             grid = np.linspace(min(r["objective"] for r in rows),
                                max(r["objective"] for r in rows), 2)
