@@ -848,6 +848,22 @@ def campaign(names: list[str], runs: int, max_time: float, artifacts: Path, shar
     }
 
 
+def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new`'s targets replacing the same targets of `old`; totals recomputed, both runs'
+    commands kept."""
+    fresh = {t["target"] for t in new["targets"]}
+    targets = [t for t in old["targets"] if t["target"] not in fresh] + new["targets"]
+    targets.sort(key=lambda t: list(TARGETS).index(t["target"]))
+    runs = old.get("runs", [{k: old[k] for k in ("command", "date", "seconds") if k in old}])
+    return {**new, "targets": targets,
+            "runs": [*runs, {"command": new["command"], "date": new["date"],
+                             "seconds": new["seconds"], "targets": sorted(fresh)}],
+            "total_inputs": sum(t["inputs"] for t in targets),
+            "total_exceptions": sum(t["exceptions"] for t in targets),
+            "total_slow_inputs": sum(t["slow_inputs"] for t in targets),
+            "seconds": round(sum(r["seconds"] for r in runs) + new["seconds"], 1)}
+
+
 # --------------------------------------------------------------------------- replay
 
 
@@ -926,6 +942,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--shared-data", type=Path, default=SHARED_DATA)
     parser.add_argument("--replay", type=Path, help="replay a corpus folder and exit")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other targets' entries of an existing --json file "
+                             "(a target re-run after a fix)")
     parser.add_argument("--minimize", type=Path, metavar="FILE",
                         help="shrink a found case of --targets (one target) and print it out "
                              "to --out")
@@ -956,6 +975,8 @@ def main(argv: list[str] | None = None) -> int:
     artifacts = args.artifacts or Path(tempfile.mkdtemp(prefix="selfreg-fuzz-found-"))
     result = campaign(names, args.runs, args.max_time, artifacts, args.shared_data, args.seed)
     result["artifacts"] = str(artifacts)
+    if args.merge and args.json and args.json.exists():
+        result = merged(json.loads(args.json.read_text()), result)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1) + "\n")

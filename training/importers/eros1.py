@@ -65,7 +65,8 @@ def parse_list_column(
     frame: pl.DataFrame, column: str, path: Path
 ) -> tuple[np.ndarray, np.ndarray]:
     """Flat float64 values and per-row lengths of a column of `[v1, v2, ...]` strings."""
-    tokens = frame.get_column(column).str.extract_all(_NUMBER)
+    # as text whatever polars inferred: a column of bare numbers is numeric (bench/fuzz.py)
+    tokens = frame.get_column(column).cast(pl.Utf8).str.extract_all(_NUMBER)
     lengths = tokens.list.len().fill_null(0).to_numpy().astype(np.int64)
     try:
         values = tokens.explode().drop_nulls().cast(pl.Float64, strict=True).to_numpy()
@@ -110,6 +111,8 @@ def _read(src: Path) -> tuple[pl.DataFrame, dict[str, tuple[np.ndarray, np.ndarr
     report.read = table.height
     key_table, key_curves = table.columns[0], features.columns[0]
     table = table.with_columns(pl.col(key_table).cast(pl.Utf8).alias("_id"))
+    # the light curves come from the features file, never from a train.csv column of that name
+    table = table.drop([c for c in wanted if c in table.columns and c != key_table])
     features = features.select(pl.col(key_curves).cast(pl.Utf8).alias("_id"), *wanted)
     duplicated = table.height - table["_id"].n_unique()
     if duplicated:
@@ -132,8 +135,9 @@ def _curves(
     has_curve = table.get_column(f"time_points_{next(iter(BANDS))}").is_not_null().to_numpy()
     ids = table["_id"].to_list()
     codes = table["type"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
-    raw_period = table["period"].cast(pl.Float64).to_numpy()
-    divisor = table["div_period"].cast(pl.Float64).to_numpy()
+    # a non-numeric period counts as no usable period (bench/fuzz.py: it was a polars error)
+    raw_period = table["period"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
+    divisor = table["div_period"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
     quality = (table["quality"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
                if "quality" in table.columns else np.full(table.height, np.nan))
     bad_periods = 0
