@@ -26,7 +26,8 @@ time goes (share of the loop's time per stage over all repeats; "poll" is consum
 Kafka).
 
 The model is the package's shipped default (broker_plugin/_model) unless `--model` names
-another (a checkout without one falls back to the one-member test fixture, and says so).
+another (a checkout without one falls back to the one-member test fixture, and says so;
+`--model fixture` asks for that fixture, the model of the README's first serving figures).
 `-X key=value` passes librdkafka settings to the plugin's clients as `run -X` does (e.g.
 `-X linger.ms=0 -X compression.type=none` to measure the producer defaults);
 `--no-baseline` skips the fastavro consumer (for such sweeps: ratios then compare runs).
@@ -260,7 +261,8 @@ def default_model() -> tuple[Path, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path,
-                        help="model directory (default: the shipped model)")
+                        help="model directory (default: the shipped model; 'fixture': the "
+                             "one-member test model the earliest README figures used)")
     parser.add_argument("--seconds", type=float, default=2.5,
                         help="wall seconds per measurement (default 2.5)")
     parser.add_argument("--repeats", type=int, default=3,
@@ -288,7 +290,13 @@ def main() -> None:
     import lsst.alert.packet as packet
 
     schema_dir = Path(packet.__file__).parent / "schema"
-    model, model_kind = (args.model, "--model") if args.model else default_model()
+    if args.model == Path("fixture"):
+        model, model_kind = write_fixture_model(
+            Path(os.environ.get("TMPDIR", "/tmp")) / "bench-model"), "one-member test fixture"
+    elif args.model:
+        model, model_kind = args.model, "--model"
+    else:
+        model, model_kind = default_model()
     classifier = Classifier(model, threads=1)
     source = DirectorySchemaSource(schema_dir)
     consumers = {"ours": AlertPipeline(AlertDecoder(source), classifier)}
