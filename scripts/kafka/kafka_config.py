@@ -15,6 +15,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from kafka_auth import LISTENER, Auth, listener_settings
 from kafka_common import LocalKafkaError, env_flag
 from kafka_jars import Java, jvm_command
 from kafka_state import Instance
@@ -61,8 +62,28 @@ def choose_ports(instance: Instance, requested: int | None) -> tuple[int, int]:
     return broker, controller
 
 
-def server_properties(instance: Instance, broker_port: int, controller_port: int) -> str:
-    """Single-node settings: every internal topic with replication 1, fast group joins."""
+def choose_sasl_port(instance: Instance, taken: tuple[int, ...]) -> int:
+    """The SASL_SSL listener's port: the previous one if free, else a new one."""
+    previous = 0
+    with contextlib.suppress(ValueError, OSError, KeyError, TypeError):
+        previous = int(json.loads(instance.ports_file.read_text())["sasl_ssl"])
+    if previous and previous not in taken and port_is_free(previous):
+        return previous
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    return port
+
+
+def server_properties(
+    instance: Instance,
+    broker_port: int,
+    controller_port: int,
+    auth: Auth | None = None,
+    sasl_port: int | None = None,
+) -> str:
+    """Single-node settings: every internal topic with replication 1, fast group joins;
+    with `auth`, a SASL_SSL listener on `sasl_port` beside PLAINTEXT (kafka_auth.py)."""
     auto_create = "true" if env_flag("LOCAL_KAFKA_AUTO_CREATE_TOPICS", False) else "false"
     settings = {
         "process.roles": "broker,controller",
@@ -96,6 +117,11 @@ def server_properties(instance: Instance, broker_port: int, controller_port: int
         "log.cleaner.threads": "1",
         "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
     }
+    if auth is not None and sasl_port:
+        settings["listeners"] += f",{LISTENER}://127.0.0.1:{sasl_port}"
+        settings["advertised.listeners"] += f",{LISTENER}://127.0.0.1:{sasl_port}"
+        settings["listener.security.protocol.map"] += f",{LISTENER}:{LISTENER}"
+        settings.update(listener_settings(instance, auth, sasl_port))
     lines = ["# Written by scripts/local-kafka on every start; edits are overwritten."]
     lines += [f"{key}={value}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
@@ -109,13 +135,17 @@ def new_cluster_id() -> str:
             return text
 
 
-def format_storage(java: Java, libs: Path, instance: Instance) -> None:
-    """Format the KRaft log directory once; later starts reuse the data."""
+def format_storage(
+    java: Java, libs: Path, instance: Instance, extra_args: list[str] | None = None
+) -> None:
+    """Format the KRaft log directory once; later starts reuse the data. `extra_args`: e.g.
+    `--add-scram` (kafka_auth.py)."""
     if (instance.data_dir / "meta.properties").is_file():
         return
     cmd = [
         *jvm_command(java, libs, instance, "256m", "kafka.tools.StorageTool"),
         "format", "--cluster-id", new_cluster_id(), "--config", str(instance.properties),
+        *(extra_args or []),
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:

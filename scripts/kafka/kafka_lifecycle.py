@@ -17,8 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from kafka_auth import Auth, load_auth, prepare, sasl_port_of
 from kafka_common import LocalKafkaError, file_lock, last_matching_line, log
-from kafka_config import choose_ports, format_storage, server_properties
+from kafka_config import choose_ports, choose_sasl_port, format_storage, server_properties
 from kafka_jars import Java, cds_archive, fetch_jars, find_java, jvm_command
 from kafka_process import answers, is_our_broker, pid_alive, running_pid, terminate
 from kafka_state import MARKER, Instance, bootstrap_of, kafka_version, recorded_pid
@@ -27,8 +28,15 @@ CLI = Path(__file__).resolve().parent / "local_kafka.py"  # the watchdog runs `C
 STOP_GRACE_S = 30.0
 
 
-def start(instance: Instance, port: int | None, timeout_s: float, owner_pid: int | None) -> str:
-    """Start (or find running) the broker and return its bootstrap address."""
+def start(
+    instance: Instance,
+    port: int | None,
+    timeout_s: float,
+    owner_pid: int | None,
+    sasl_ssl: bool = False,
+) -> str:
+    """Start (or find running) the broker and return its (PLAINTEXT) bootstrap address;
+    `sasl_ssl` adds a SASL_SSL listener (kafka_auth.py) to a new instance."""
     version = kafka_version()
     instance.state_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(instance.state_dir / ".lock"):
@@ -53,9 +61,13 @@ def start(instance: Instance, port: int | None, timeout_s: float, owner_pid: int
             )
         java = find_java()
         libs = fetch_jars(version)
+        auth, format_args = prepare(instance, sasl_ssl)
         attempts = 1 if port else 3  # a free port can be taken between probe and bind
         for attempt in range(1, attempts + 1):
-            address = launch(instance, java, libs, port, timeout_s, owner_pid, attempt < attempts)
+            address = launch(
+                instance, java, libs, port, timeout_s, owner_pid, attempt < attempts,
+                auth, format_args,
+            )  # fmt: skip
             if address:
                 return address
         raise AssertionError("unreachable: launch either returns or raises")
@@ -69,16 +81,22 @@ def launch(
     timeout_s: float,
     owner_pid: int | None,
     may_retry: bool,
+    auth: Auth | None = None,
+    format_args: list[str] | None = None,
 ) -> str | None:
     """One start attempt. None means "a port was taken; try again with others"."""
     broker_port, controller_port = choose_ports(instance, port)
-    instance.properties.write_text(server_properties(instance, broker_port, controller_port))
-    instance.ports_file.write_text(
-        json.dumps({"broker": broker_port, "controller": controller_port}) + "\n"
+    ports = {"broker": broker_port, "controller": controller_port}
+    if auth is not None:
+        ports["sasl_ssl"] = choose_sasl_port(instance, (broker_port, controller_port))
+    instance.properties.write_text(
+        server_properties(instance, broker_port, controller_port, auth, ports.get("sasl_ssl"))
     )
+    instance.properties.chmod(0o600)  # with a SASL_SSL listener it holds the TLS key password
+    instance.ports_file.write_text(json.dumps(ports) + "\n")
     instance.logs_dir.mkdir(exist_ok=True)
     started = time.monotonic()
-    format_storage(java, libs, instance)
+    format_storage(java, libs, instance, format_args)
     heap = os.environ.get("LOCAL_KAFKA_HEAP", "512m")
     if not re.fullmatch(r"\d+[kKmMgG]?", heap):
         raise LocalKafkaError(f"LOCAL_KAFKA_HEAP={heap!r} is not a JVM size such as 512m")
@@ -118,6 +136,9 @@ def launch(
         if answers(broker_port):
             log(f"Kafka answers at {address} after {time.monotonic() - started:.1f} s "
                 f"(pid {proc.pid}, state {instance.state_dir})")  # fmt: skip
+            if auth is not None:
+                log(f"SASL_SSL ({auth.mechanism}, user {auth.user}) at "
+                    f"127.0.0.1:{ports['sasl_ssl']}; CA for clients: {auth.ca}")  # fmt: skip
             if owner_pid:
                 spawn_watchdog(instance, proc.pid, owner_pid)
             return address
@@ -209,6 +230,10 @@ def status(instance: Instance) -> int:
     if address.startswith("127.0.0.1:") and answers(int(address.rsplit(":", 1)[1])):
         print(f"running at {address} (pid {pid}, state {instance.state_dir}, "
               f"log {instance.server_log})")  # fmt: skip
+        auth, sasl_port = load_auth(instance), sasl_port_of(instance)
+        if auth is not None and sasl_port:
+            print(f"SASL_SSL ({auth.mechanism}, user {auth.user}) at 127.0.0.1:{sasl_port}, "
+                  f"CA {auth.ca}")  # fmt: skip
         return 0
     print(f"not answering at {address} (pid {pid}); see {instance.server_log}")
     return 1

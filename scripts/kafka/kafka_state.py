@@ -59,6 +59,16 @@ class Instance:
         return self.state_dir / "classes.jsa"
 
     @property
+    def tls_dir(self) -> Path:
+        """The CA and broker certificate of a SASL_SSL instance (kafka_auth.py)."""
+        return self.state_dir / "tls"
+
+    @property
+    def auth_file(self) -> Path:
+        """Present when the instance has a SASL_SSL listener: mechanism and user, no secret."""
+        return self.state_dir / "auth.json"
+
+    @property
     def runtime_file(self) -> Path:
         """Java and jars of the running broker, so `stop` can adopt its CDS archive."""
         return self.state_dir / "runtime.json"

@@ -17,6 +17,7 @@ Layout (one job per module, all beside this file; this one is only the command l
   kafka_jars.py       Java 17+ check, Kafka's jars fetched once with Maven (pom.xml), JVM
                       command lines and the class-data-sharing archive
   kafka_config.py     KRaft configuration: ports, server.properties, storage format
+  kafka_auth.py       the optional SASL_SSL listener (SCRAM-SHA-512, a CA made with openssl)
   kafka_process.py    the broker process: PID checks, "does Kafka answer", terminate
   kafka_lifecycle.py  the commands: start (and the owner watchdog), stop, status
 
@@ -31,6 +32,9 @@ Environment (all optional):
   LOCAL_KAFKA_AUTO_CREATE_TOPICS  "true" to let the broker auto-create topics (default false)
   LOCAL_KAFKA_JVM_OPTS          JVM options replacing the defaults ({jvm_opts})
   LOCAL_KAFKA_CDS               "false" to not use or write a class-data-sharing archive
+  LOCAL_KAFKA_SASL_SSL          "true": as --sasl-ssl (a new state directory only)
+  LOCAL_KAFKA_SCRAM_USER        the SASL_SSL listener's SCRAM-SHA-512 user (default local-kafka)
+  LOCAL_KAFKA_SCRAM_PASSWORD    its password, read once when the storage is formatted
   JAVA_HOME                     JDK/JRE to use (Kafka 4.x brokers need Java 17+)
 """
 
@@ -46,6 +50,7 @@ SCRIPT_DIR = str(Path(__file__).resolve().parent)
 if SCRIPT_DIR not in sys.path:
     sys.path.insert(0, SCRIPT_DIR)
 
+from kafka_auth import wanted  # noqa: E402
 from kafka_common import LocalKafkaError, env_float  # noqa: E402
 from kafka_jars import DEFAULT_JVM_OPTS  # noqa: E402
 from kafka_lifecycle import start, status, stop, watch  # noqa: E402
@@ -72,6 +77,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p_start.add_argument(
         "--owner-pid", type=int, help="stop the broker when this process exits (for tests)"
     )
+    p_start.add_argument(
+        "--sasl-ssl",
+        action="store_true",
+        help="also listen with SASL_SSL (SCRAM-SHA-512 over TLS, a CA made in <state>/tls); "
+        "the port is in <state>/ports.json (env LOCAL_KAFKA_SASL_SSL)",
+    )
     p_stop.add_argument(
         "--purge", action="store_true", help="also delete the state directory (data and logs)"
     )
@@ -89,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "start":
             port = args.port or int(os.environ.get("LOCAL_KAFKA_PORT") or 0) or None
             timeout_s = args.timeout or env_float("LOCAL_KAFKA_START_TIMEOUT", 90.0)
-            print(start(instance, port, timeout_s, args.owner_pid), flush=True)
+            sasl_ssl = wanted(args.sasl_ssl)
+            print(start(instance, port, timeout_s, args.owner_pid, sasl_ssl), flush=True)
         elif args.command == "stop":
             stop(instance, args.purge)
         elif args.command == "status":
