@@ -64,6 +64,24 @@ class ArrivingConsumer:
         return out
 
 
+class RevokingConsumer(ArrivingConsumer):
+    """Like ArrivingConsumer; the call numbered `revoke_at` first runs the revoke callback
+    for partition 0 (as librdkafka serves a rebalance inside consume)."""
+
+    def __init__(self, arrivals: list[int], revoke_at: int) -> None:
+        super().__init__(arrivals)
+        self.revoke_at = revoke_at
+        self.owner: AlertConsumer | None = None
+
+    def consume(self, num_messages: int, timeout: float) -> list[Msg]:
+        if len(self.calls) == self.revoke_at and self.owner is not None:
+            from confluent_kafka import TopicPartition
+
+            self.owner._on_revoke(self, [TopicPartition("in", 0)])
+            self.owner.stop("revoked")  # end the collection after this call
+        return super().consume(num_messages, timeout)
+
+
 class NullProducer:
     def poll(self, _timeout: float) -> int:
         return 0
@@ -113,6 +131,17 @@ def test_batch_wait_still_collects_more(pipeline: AlertPipeline) -> None:
     consumer.config.batch_size = 7
     batch = consumer._collect()
     assert len(batch) == 7
+
+
+def test_messages_of_a_partition_revoked_while_collecting_are_dropped(
+    pipeline: AlertPipeline,
+) -> None:
+    """A revoke served in the call after the first message came: that message is dropped
+    (its partition's new owner re-reads it), not processed and committed by us."""
+    fake = RevokingConsumer([0, 1, 2], revoke_at=2)
+    consumer = _consumer(pipeline, fake, batch_wait_ms=0)
+    fake.owner = consumer
+    assert consumer._collect() == []
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc only")

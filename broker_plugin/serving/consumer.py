@@ -267,7 +267,7 @@ class AlertConsumer:
             self._warn_unreachable(err)
         elif is_transient(err):
             self._count_transient(err)
-        else:
+        elif self._fatal is None:  # librdkafka reports it at every retry: one line is enough
             log.error("kafka client error %s: %s", error_name(err), err.str())
             self._fatal = err
 
@@ -408,8 +408,10 @@ class AlertConsumer:
             self._revoked.clear()
             self._hook("tick")
             messages = self._consume(want - len(buffer), timeout, waiting=not buffer)
-            if self._revoked and buffer:
-                buffer = [m for m in buffer if (m.topic(), m.partition()) not in self._revoked]
+            if self._revoked:  # their new owner re-reads them; `_consume` may call twice
+                revoked = self._revoked
+                buffer = [m for m in buffer if (m.topic(), m.partition()) not in revoked]
+                messages = [m for m in messages if (m.topic(), m.partition()) not in revoked]
             if messages:
                 self._last_message_at = time.monotonic()
             for message in messages:
