@@ -75,6 +75,9 @@ def run(**options: Any) -> None:
     import json
     import logging
 
+    from confluent_kafka import KafkaException
+
+    from broker_plugin.serving.config import ConfigError, redact
     from broker_plugin.serving.consumer import AlertConsumer
     from broker_plugin.serving.service import (
         make_observer,
@@ -99,7 +102,15 @@ def run(**options: Any) -> None:
     pipeline = output_pipeline(pipeline, config.output_format)
     observer, server = make_observer(pipeline, config)
     try:
-        summary = AlertConsumer(config, pipeline, make_serializer(config), observer).run()
+        try:
+            consumer = AlertConsumer(config, pipeline, make_serializer(config), observer)
+        except KafkaException as exc:  # a setting librdkafka refuses: one line, no secret
+            raise ConfigError(
+                "librdkafka refused the Kafka settings: "
+                f"{redact(str(exc.args[0].str()), config.secret_values())} (check the -X "
+                "settings, BROKER_PLUGIN_KAFKA_SETTINGS)"
+            ) from None
+        summary = consumer.run()
     finally:
         if server is not None:
             server.close()

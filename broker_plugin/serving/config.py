@@ -31,8 +31,14 @@ DEFAULT_LAG_INTERVAL_S = 5.0
 #: Alerts per batch: `run`'s default, and `classify`'s and `capture`'s.
 DEFAULT_BATCH_SIZE = 500
 
-#: librdkafka keys whose values must never reach a log (matched as substrings, lower case).
-_SECRET_MARKERS = ("password", "secret", "sasl.jaas.config", "ssl.key.pem", "token")
+#: librdkafka keys whose values must never reach a log (matched as substrings, lower case):
+#: sasl.password, ssl.key.password, ssl.keystore.password, sasl.oauthbearer.client.secret,
+#: ...assertion.private.key.passphrase/.pem, sasl.oauthbearer.config (may hold a client
+#: secret), ssl.key.pem, a registry client's basic.auth.user.info, tokens.
+_SECRET_MARKERS = (
+    "password", "passphrase", "secret", "sasl.jaas.config", "sasl.oauthbearer.config",
+    "key.pem", "private.key", "ssl_key", "basic.auth", "user.info", "credential", "token",
+)  # fmt: skip
 
 #: What `--output-format` accepts (serving.output; elasticc: serving.elasticc).
 OUTPUT_FORMATS = ("avro", "json", "elasticc")
@@ -103,6 +109,14 @@ def mask_url_credentials(url: str) -> str:
 def mask_secrets(settings: Mapping[str, Any]) -> dict[str, Any]:
     """A copy for logging: credential values replaced by '***'."""
     return {k: ("***" if is_secret(k) else v) for k, v in settings.items()}
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every occurrence of a secret value replaced by '***': for messages built
+    from text we do not control (librdkafka's errors), which could echo a value given to it."""
+    for value in sorted({v for v in secrets if v}, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
 
 
 _KEY = re.compile(r"^[a-z][a-z0-9_.]*$")
@@ -379,6 +393,18 @@ class ServingConfig:
             settings["transactional.id"] = self.transactional_id or f"{self.group_id}-txn"
         settings.update(self._passthrough(exclude=_CONSUMER_ONLY))
         return settings
+
+    def secret_values(self) -> list[str]:
+        """The credential values of this config (-X secrets, --sasl-password, the registry
+        URL's password), for `redact`."""
+        values = [str(v) for k, v in self.kafka_settings.items() if is_secret(k)]
+        if self.sasl_password:
+            values.append(self.sasl_password)
+        if self.schema_registry_url:
+            match = re.search(r"://[^/@:]*:([^/@]+)@", self.schema_registry_url)
+            if match:
+                values.append(match.group(1))
+        return values
 
     def describe(self) -> dict[str, Any]:
         """What the startup log prints: every option, credentials masked."""

@@ -67,6 +67,23 @@ class FatalKafkaError(ServiceStopError):
     """An error the consumer must not ride out; the process exits non-zero."""
 
 
+class KafkaAuthError(UserError):
+    """The cluster refused our credentials or our TLS: a configuration to fix, not an outage
+    that a restart would ride out; one line naming what to check (exit status 2)."""
+
+
+#: Errors of a refused login or TLS handshake (see `KafkaAuthError`).
+AUTH_CODES: frozenset[int] = frozenset(
+    {
+        KafkaError._AUTHENTICATION,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError._SSL,
+        KafkaError.UNSUPPORTED_SASL_MECHANISM,
+        KafkaError.ILLEGAL_SASL_STATE,
+    }
+)
+
+
 def is_transient(err: KafkaError) -> bool:
     """True for errors to log and ride out (see module docstring)."""
     if err.fatal():
@@ -85,5 +102,17 @@ def is_broker_down(err: KafkaError) -> bool:
 
 
 def raise_fatal(err: KafkaError, where: str) -> None:
-    """Raise a FatalKafkaError naming the error and where it happened."""
+    """Raise a FatalKafkaError naming the error and where it happened (a KafkaAuthError
+    for a refused login or TLS handshake)."""
+    if err.code() == KafkaError._SSL:
+        raise KafkaAuthError(
+            f"TLS with kafka failed ({err.name()}: {err.str()}); check ssl.ca.location (the CA "
+            "that signed the broker's certificate) and security.protocol"
+        ) from None
+    if err.code() in AUTH_CODES:
+        raise KafkaAuthError(
+            f"kafka refused the login ({err.name()}: {err.str()}); check sasl.username, "
+            "the password (BROKER_PLUGIN_SASL_PASSWORD, --sasl-password or -X sasl.password), "
+            "sasl.mechanisms and security.protocol"
+        ) from None
     raise FatalKafkaError(f"{where}: {err.name()} ({err.str()})") from KafkaException(err)
