@@ -138,11 +138,14 @@ def test_two_workers_share_one_sqlite_study_and_the_best_config_trains(
     assert set(done[0].params) <= {"n_blocks", "loss_real", "focal_gamma", "learning_rate",
                                    "batch_size"}
 
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
     best = tmp_path / "out" / "best-one-loss-f1-val.yaml"
-    train = _cli("train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
-                 "--config", str(best), "--quiet")
-    _, stderr = train.communicate(timeout=300)
-    assert train.returncode == 0, stderr
+    trained = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "data"), "--out",
+                                       str(tmp_path / "run"), "--config", str(best), "--quiet"])
+    assert trained.exit_code == 0, trained.output
     written = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     wanted = yaml.safe_load(best.read_text())
     assert {k: written[k] for k in wanted} == wanted

@@ -62,6 +62,7 @@ HEARTBEAT_S = 30
 GRACE_S = 120
 # Config keys that may differ between workers of one study (machines differ).
 RUNTIME_KEYS = ("device", "mixed_precision", "num_threads")
+SPEC_ATTR = "tune_spec"  # the study's identity (StudySpec + base config), a user attribute
 
 
 @dataclass(frozen=True)
@@ -334,14 +335,21 @@ def open_storage(url: str) -> Any:
             raise TuneError(f"--storage {url}: its database driver is not installed ({exc}); "
                             "for PostgreSQL pip install psycopg2-binary on every worker") from None
         except Exception as exc:  # SQLAlchemy's URL, connection and permission errors
-            # Workers that start together on a new database race to create its tables.
-            if "already exists" in str(exc) and attempt < 4:
+            # Workers that start together on a new database race to create its tables and
+            # version rows: the loser sees 'already exists' or a UNIQUE constraint fail.
+            if attempt < 4 and _creation_race(exc):
                 time.sleep(0.5 + attempt)
                 continue
             first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
             raise TuneError(f"--storage {_safe_url(url)}: cannot open it ({first}); write "
                             "e.g. sqlite:///tune.db or postgresql://user:pass@host/db") from None
     raise AssertionError("unreachable")
+
+
+def _creation_race(exc: Exception) -> bool:
+    text = str(exc)
+    return type(exc).__name__ == "IntegrityError" or any(
+        mark in text for mark in ("already exists", "database is locked"))
 
 
 def open_study(storage: Any, name: str, spec: StudySpec, base: TrainingConfig,
@@ -355,10 +363,11 @@ def open_study(storage: Any, name: str, spec: StudySpec, base: TrainingConfig,
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
                                 sampler=sampler, load_if_exists=True)
     wanted = {**dataclasses.asdict(spec), "base_config": _comparable(base)}
-    stored = study.user_attrs
-    if not stored:
-        for key, value in wanted.items():
-            study.set_user_attr(key, value)
+    # One attribute, written in one statement: a worker starting beside another sees the
+    # whole identity or none of it, never half.
+    stored = study.user_attrs.get(SPEC_ATTR)
+    if stored is None:
+        study.set_user_attr(SPEC_ATTR, wanted)
         return study
     differs = [k for k, v in wanted.items() if k != "base_config" and stored.get(k) != v]
     config_differs = sorted(k for k, v in wanted["base_config"].items()

@@ -37,7 +37,8 @@ def analyse_study(study: Any) -> dict[str, Any]:
     rows = [{"trial": t.number, "objective": t.value, **{k: t.user_attrs.get(k) for k in (
         "f1_val", "f1_synthetic", "f1_test", "roc_auc_ovo_test", "policy", "best_epoch",
         "seconds", "worker")}, "params": dict(t.params)} for t in done]
-    spec = {k: v for k, v in study.user_attrs.items() if k != "base_config"}
+    spec = {k: v for k, v in study.user_attrs.get("tune_spec", {}).items()
+            if k != "base_config"}
     scored = [r for r in rows if r["f1_test"] is not None and r["objective"] is not None]
     result: dict[str, Any] = {
         "study": study.study_name, **spec, "n_trials": len(study.trials),
