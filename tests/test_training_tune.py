@@ -39,8 +39,8 @@ def _study(out: Path, name: str):
 
 @pytest.mark.slow
 def test_a_tiny_search_runs_then_resumes_the_same_study(tmp_path: Path) -> None:
-    """3 trials, then 2 more into the same study: 5 trials, the first three unchanged, each
-    with the test F1 stored beside it; a rerun with another objective is refused."""
+    """3 trials, then 2 more (in parallel) into the same study: 5 trials, the first three
+    unchanged, each with the test F1 stored beside it; another objective is refused."""
     from training.classifier.tune import TuneError
 
     write_lightcurve_dir(tmp_path / "data", fake_curves(10, seed=1))
@@ -48,7 +48,7 @@ def test_a_tiny_search_runs_then_resumes_the_same_study(tmp_path: Path) -> None:
     assert first["n_complete"] == 3 and first["study"] == "two-losses-f1-weighted-0.15"
     before = {t.number: (t.params, t.value)
               for t in _study(tmp_path / "out", first["study"]).trials}
-    _tune(tmp_path / "data", tmp_path / "out", 2, seed=0)
+    _tune(tmp_path / "data", tmp_path / "out", 2, seed=0, jobs=2)  # two trials in threads
     trials = _study(tmp_path / "out", first["study"]).trials
     assert [t.number for t in trials] == [0, 1, 2, 3, 4]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
