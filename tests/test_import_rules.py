@@ -34,6 +34,7 @@ TRAIN_MODULES = {
     "scikit-learn": "sklearn",
     "scipy": "scipy",
     "matplotlib": "matplotlib",
+    "optuna": "optuna",
 }
 OURS_NOT_SHIPPED = ("devtools", "tests", "bench")
 
