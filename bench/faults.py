@@ -23,6 +23,9 @@ the plugin's `exit_codes` and `seconds`. Scenarios:
 * `broker-restart` / `broker-pause` — the broker is stopped for `--outage` seconds and
   started again on the same data, or frozen with SIGSTOP (at most 30 s) and resumed:
   0 lost, the plugin still running, /readyz 503 during the outage (private broker only).
+* `auth` — a broker of its own with SASL/SCRAM-SHA-512 over TLS (a CA made with openssl):
+  the right password classifies every alert, a wrong one exits 2 with one line, and the
+  password is in no log line, /metrics answer or record (`password_hits` 0).
 
     python bench/faults.py [--short] [--scenarios sigkill,sigkill-eos,sigterm,poison,registry]
         [--alerts 20000] [--kills 20] [--rate 250] [--poison 10000] [--outage 60]
@@ -30,7 +33,7 @@ the plugin's `exit_codes` and `seconds`. Scenarios:
 
 Without --bootstrap it starts a private broker (scripts/local-kafka) and stops it after.
 `--short` is the version `scripts/test` runs (tests/test_faults.py): a few kills and a few
-hundred poison messages. Fuzzing, the soak and SASL/TLS are not in this battery yet.
+hundred poison messages. Fuzzing and the soak are not in this battery yet.
 """
 
 from __future__ import annotations
@@ -210,13 +213,15 @@ class Plugin:
         if "--schema-registry-url" not in extra:
             self.command += ["--schema-dir", str(schema_dir())]
         self.log = log
+        self.env: dict[str, str] | None = None  # None: this process's environment
         self.process: subprocess.Popen[bytes] | None = None
         self.exit_codes: list[int | None] = []
         self.starts = 0
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT,
+                                            env=self.env)
         self.starts += 1
 
     def wait_running(self, timeout_s: float = 60.0) -> bool:
@@ -673,10 +678,87 @@ def broker_outage(bootstrap: str, work: Path, kafka_state: Path, n: int, rate: f
     return outcome
 
 
+def http_text(port: int, path: str) -> str:
+    """The body of GET http://127.0.0.1:port/path (an error status's body too; '' if none)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as answer:
+            return str(answer.read().decode())
+    except urllib.error.HTTPError as exc:
+        return str(exc.read().decode())
+    except OSError:
+        return ""
+
+
+def auth(work: Path, n: int, seed: int = 6) -> Outcome:
+    """SASL/SCRAM-SHA-512 over TLS, on a broker of its own (scripts/local-kafka --sasl-ssl):
+    with the right password (-X) every alert is classified; with a wrong one
+    (BROKER_PLUGIN_SASL_PASSWORD) the plugin exits 2 with one line; the password is in no
+    log line (DEBUG, librdkafka's security debug too), /metrics answer or record."""
+    from devtools.kafka_auth import start_auth_kafka, stop_auth_kafka
+
+    outcome = Outcome("auth", expected={"lost": 0, "duplicates": 0, "dead_lettered": 0,
+                                        "exit_codes_ok": True, "password_hits": 0,
+                                        "refused_error_lines": 1})
+    payloads, ids = good_alerts(n, seed)
+    started = time.monotonic()
+    kafka = start_auth_kafka(work / "auth-kafka", owner_pid=os.getpid())
+    try:
+        topics = make_topics(kafka.plaintext, "auth")
+        stream(kafka.plaintext, topics["in"], payloads, 0).join()
+        settings = kafka.client_settings()
+        password = settings.pop("sasl.password")
+        settings["debug"] = "security"
+        xs = [arg for key, value in settings.items() for arg in ("-X", f"{key}={value}")]
+        port = free_port()
+        plugin = Plugin(kafka.sasl_ssl, topics, *xs, "-X", f"sasl.password={password}",
+                        "--metrics-port", str(port), "--log-level", "DEBUG",
+                        log=work / "auth.log")
+        with TopicReader(kafka.plaintext, topics["out"]) as out, \
+                TopicReader(kafka.plaintext, topics["dlq"]) as dlq:
+            plugin.start()
+            wait_for(lambda: set(read_ids(out)) >= set(ids), 300, lambda: out.poll(0.5), plugin)
+            scraped = [http_text(port, path) for path in ("/metrics", "/healthz", "/readyz")]
+            plugin.wait_running()
+            plugin.signal(signal.SIGTERM)
+            out.poll(1.0)
+            dlq.poll(1.0)
+            count(outcome, ids, out, dlq)
+            records = [part for m in [*out.messages, *dlq.messages]
+                       for part in (m.value() or b"", m.key() or b"",
+                                    *(v or b"" for _, v in m.headers() or []))]
+        refused = Plugin(kafka.sasl_ssl, topics, *xs, log=work / "auth-refused.log")
+        refused.env = {**os.environ, "BROKER_PLUGIN_SASL_PASSWORD": f"{password}-wrong"}
+        refused.start()
+        assert refused.process is not None
+        try:
+            refused.process.wait(120)
+        except subprocess.TimeoutExpired:
+            refused.signal(signal.SIGKILL)
+        refused.reap()
+    finally:
+        stop_auth_kafka(kafka)
+    logs = plugin.log.read_text(errors="replace") + refused.log.read_text(errors="replace")
+    errors = [line for line in refused.log.read_text(errors="replace").splitlines()
+              if line.startswith("error:")]
+    outcome.exit_codes = plugin.exit_codes + refused.exit_codes
+    outcome.extra.update(
+        exit_codes_ok=outcome.exit_codes == [0, 2] and "Traceback" not in logs,
+        password_hits=logs.count(password) + sum(text.count(password) for text in scraped)
+        + sum(bytes(r).count(password.encode()) for r in records),
+        searched={"log_lines": len(logs.splitlines()), "http_bytes": sum(map(len, scraped)),
+                  "records": len(out.messages) + len(dlq.messages)},
+        refused_error_lines=len(errors), refused_error=errors[0][:300] if errors else None)
+    outcome.seconds = round(time.monotonic() - started, 1)
+    return outcome
+
+
 # -- driver ----------------------------------------------------------------------------------
 
 SCENARIOS = ("sigkill", "sigkill-eos", "sigkill-rebalance", "sigterm", "poison", "registry",
-             "broker-restart", "broker-pause")
+             "broker-restart", "broker-pause", "auth")
 #: Scenarios that stop or freeze the broker: only on a private one (its state directory).
 BROKER_SCENARIOS = ("broker-restart", "broker-pause")
 
@@ -700,6 +782,7 @@ def run_battery(bootstrap: str, work: Path, scenarios: Sequence[str], *, alerts:
         "sigterm": lambda: sigterm(bootstrap, work, min(alerts, 5000)),
         "poison": lambda: poison(bootstrap, work, n_poison),
         "registry": lambda: registry(bootstrap, work, min(alerts, 5000), outage_s, rate),
+        "auth": lambda: auth(work, max(min(alerts // 10, 2000), 100)),
     }
     outcomes = []
     for name in scenarios:
