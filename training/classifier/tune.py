@@ -428,11 +428,12 @@ def run_tune(
     name = study_name or spec.default_study_name()
     base = config.with_overrides({"mode": mode, "ensemble_members": 1})
     trial_config(base, {}, spec)  # the objective's settings are valid before any work
+    # The data before the study: a mistake there must not leave a study behind.
+    data = prepare_data(data_dir, base, scenario, split_seed)
     study = open_study(open_storage(url), name, spec, base, seed)
 
     if jobs > 1 and not base.num_threads:  # trials in threads share the cores
         base = replace(base, num_threads=max(1, (os.cpu_count() or 1) // jobs))
-    data = prepare_data(data_dir, base, scenario, split_seed)
     sources = source_factory(data, base, spec, out, Path(generator_dir) if generator_dir
                              else None, progress, make_source)
     objective_fn = _objective(data, base, spec, keys, space, sources)
