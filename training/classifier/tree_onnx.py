@@ -91,11 +91,13 @@ def forest_tables(forest: Any) -> TreeTables:
         parts["false"].append(np.where(leaf, 0, right).astype(np.int64))
         values = tree.value[:, 0, :].astype(np.float64)
         shares = values / np.maximum(values.sum(axis=1, keepdims=True), 1e-300)
-        leaves = np.flatnonzero(leaf)
-        parts["ltree"].append(np.full(len(leaves) * n_classes, t, np.int64))
-        parts["lnode"].append(np.repeat(leaves, n_classes).astype(np.int64))
-        parts["lclass"].append(np.tile(np.arange(n_classes, dtype=np.int64), len(leaves)))
-        parts["lweight"].append((shares[leaves] / n_trees).ravel())
+        # Only non-zero shares: most leaves hold one or two classes, and the operator adds
+        # nothing for a class a leaf does not list.
+        node_of, class_of = np.nonzero(shares * leaf[:, None])
+        parts["ltree"].append(np.full(len(node_of), t, np.int64))
+        parts["lnode"].append(node_of.astype(np.int64))
+        parts["lclass"].append(class_of.astype(np.int64))
+        parts["lweight"].append(shares[node_of, class_of] / n_trees)
     leaf_mask = np.concatenate(parts["leaf"])
     return TreeTables(
         tree_ids=np.concatenate(parts["tree"]), node_ids=np.concatenate(parts["node"]),
