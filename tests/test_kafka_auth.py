@@ -252,3 +252,49 @@ def test_refused_login_or_tls_stops_in_one_line(
         assert hits(auth_kafka.password, stdout, stderr) == 0, case
         fatal = [line for line in stderr.splitlines() if "kafka client error" in line]
         assert len(fatal) <= 1, f"{case}: the refusal is logged once, not at every retry"
+
+
+def test_password_is_in_no_file_of_the_broker(auth_kafka: AuthKafka) -> None:
+    """The SCRAM credential went in salted: neither the state directory (server.properties,
+    auth.json, TLS files, the broker's logs) nor the broker's command line holds it."""
+    from devtools.kafka_support import run_local_kafka
+
+    files = [p for p in auth_kafka.state_dir.rglob("*") if p.is_file() and p.suffix != ".lock"]
+    assert any(p.name == "server.properties" for p in files)
+    leaking = [str(p) for p in files if auth_kafka.password.encode() in p.read_bytes()]
+    assert leaking == []
+    pid = (auth_kafka.state_dir / "kafka.pid").read_text().strip()
+    assert auth_kafka.password.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    status = run_local_kafka("status", "--state-dir", str(auth_kafka.state_dir))
+    assert f"SASL_SSL (SCRAM-SHA-512, user {auth_kafka.user}) at {auth_kafka.sasl_ssl}" in (
+        status.stdout
+    ), status.stdout
+
+
+def test_sasl_ssl_needs_a_password_and_a_new_state_dir(tmp_path: Path) -> None:
+    """Both refusals are one line before any JVM starts."""
+    from devtools.kafka_support import LOCAL_KAFKA
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCAL_KAFKA_")}
+    env["PYTHON"] = sys.executable
+    fresh = subprocess.run(
+        [str(LOCAL_KAFKA), "start", "--sasl-ssl", "--state-dir", str(tmp_path / "a")],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert fresh.returncode == 1
+    assert fresh.stderr.strip().splitlines()[-1] == (
+        "error: local-kafka: --sasl-ssl needs the user's password in "
+        "LOCAL_KAFKA_SCRAM_PASSWORD (read once, when the broker's storage is formatted)"
+    )
+    assert not (tmp_path / "a" / "tls").exists()  # refused before making anything
+    formatted = tmp_path / "b"
+    (formatted / "data").mkdir(parents=True)
+    (formatted / "data" / "meta.properties").write_text("formatted before\n")
+    (formatted / ".local-kafka").write_text("4.3.1\n")
+    old = subprocess.run(
+        [str(LOCAL_KAFKA), "start", "--sasl-ssl", "--state-dir", str(formatted)],
+        capture_output=True, text=True, timeout=120,
+        env={**env, "LOCAL_KAFKA_SCRAM_PASSWORD": "x"},
+    )  # fmt: skip
+    assert old.returncode == 1
+    assert "was formatted without SASL_SSL; use a new state directory" in old.stderr

@@ -66,6 +66,12 @@ def prepare(instance: Instance, requested: bool) -> tuple[Auth | None, list[str]
     that add its SCRAM credential (needed only while the log directory is unformatted)."""
     auth = load_auth(instance)
     formatted = (instance.data_dir / "meta.properties").is_file()
+    password = os.environ.get("LOCAL_KAFKA_SCRAM_PASSWORD", "")
+    if (requested or auth is not None) and not formatted and not password:
+        raise LocalKafkaError(
+            "--sasl-ssl needs the user's password in LOCAL_KAFKA_SCRAM_PASSWORD "
+            "(read once, when the broker's storage is formatted)"
+        )
     if requested and auth is None:
         if formatted:
             raise LocalKafkaError(
@@ -80,12 +86,6 @@ def prepare(instance: Instance, requested: bool) -> tuple[Auth | None, list[str]
         instance.auth_file.write_text(json.dumps({"mechanism": MECHANISM, "user": user}) + "\n")
     if auth is None or formatted:
         return auth, []
-    password = os.environ.get("LOCAL_KAFKA_SCRAM_PASSWORD", "")
-    if not password:
-        raise LocalKafkaError(
-            "--sasl-ssl needs the user's password in LOCAL_KAFKA_SCRAM_PASSWORD "
-            "(read once, when the broker's storage is formatted)"
-        )
     return auth, ["--add-scram", scram_credential(auth.user, password)]
 
 
