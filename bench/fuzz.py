@@ -935,8 +935,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--targets", default=",".join(TARGETS),
                         help=f"comma-separated, from {', '.join(TARGETS)}")
-    parser.add_argument("--runs", type=int, default=100_000, help="inputs per target")
-    parser.add_argument("--max-time", type=float, default=180.0, help="seconds per target")
+    parser.add_argument("--runs", type=int, default=300_000, help="inputs per target")
+    parser.add_argument("--max-time", type=float, default=240.0, help="seconds per target")
     parser.add_argument("--json", type=Path, help="write the per-target figures here")
     parser.add_argument("--artifacts", type=Path, help="where found cases go (default: temp)")
     parser.add_argument("--seed", type=int, default=1)
