@@ -214,7 +214,8 @@ def measure(rate: int, args: argparse.Namespace, bootstrap: str, schema_dir: Pat
     offsets = sorted(sent.append_ms)
     k = min(len(stamps), len(offsets))
     expected_ids = [payload_ids[o % len(payload_ids)] for o in offsets[:k]]
-    mismatched = sum(a != b for a, b in zip(ids[:k], expected_ids, strict=True))
+    wrong = [i for i, (a, b) in enumerate(zip(ids[:k], expected_ids, strict=True)) if a != b]
+    mismatched = len(wrong)
     in_ms = np.asarray([sent.append_ms[o] for o in offsets], dtype=np.int64)
     out_ms = np.asarray(stamps[:k], dtype=np.int64)
     # Alerts never answered within the drain count as infinitely late (not left out).
@@ -234,6 +235,7 @@ def measure(rate: int, args: argparse.Namespace, bootstrap: str, schema_dir: Pat
         "achieved_rate": n / wall,
         "producer_max_late_ms": late * 1000,
         "sent": total, "answered": drained, "matched": k, "id_mismatches": mismatched,
+        "first_mismatches": wrong[:10],
         "delivery_failures": sent.failed,
         "p50_ms": _finite(p50), "p99_ms": _finite(p99), "max_ms": _finite(worst),
         "lag_slope_second_half_per_s": slope,
@@ -295,8 +297,10 @@ def main() -> None:
     from broker_plugin.decoding import AlertDecoder, DirectorySchemaSource
 
     decoded = AlertDecoder(DirectorySchemaSource(schema_dir)).decode_batch(payloads)
-    payload_ids = [str(int(a)) if not isinstance(a, str) else a for a in decoded.alert_id]
-    if len(payload_ids) != len(payloads):
+    payload_ids = [""] * len(payloads)
+    for index, ident in zip(decoded.alert_index, decoded.alert_id, strict=True):
+        payload_ids[int(index)] = str(int(ident)) if not isinstance(ident, str) else ident
+    if not all(payload_ids):
         raise SystemExit("some bench alerts do not decode; fix the generator first")
     bootstrap = local_kafka()
     model = args.model or DEFAULT_MODEL_DIR
