@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 def test_short_soak(kafka_bootstrap: str, tmp_path: Path) -> None:
-    run = soak.Soak(duration_s=120.0, rate=250.0, warmup_s=30.0, sample_s=3.0, pool=2500,
+    run = soak.Soak(duration_s=120.0, rate=250.0, warmup_s=30.0, sample_s=3.0, pool=1000,
                     max_rss_drift=0.25, lag_tolerance_s=10.0, fd_slack=2)
     soak.run_soak(kafka_bootstrap, tmp_path, run, say=lambda message: None)
     soak.plot(run, tmp_path / "soak.png")
