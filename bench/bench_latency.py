@@ -251,6 +251,15 @@ def measure(rate: int, args: argparse.Namespace, bootstrap: str, schema_dir: Pat
     }
 
 
+def _model_version(model: Path) -> str:
+    """name:version from the model card (the shipped model changes between runs)."""
+    try:
+        card = json.loads((model / "model_card.json").read_text())
+        return f"{card.get('name', '?')}:{card.get('version', '?')}"
+    except (OSError, ValueError):
+        return "unknown"
+
+
 def _finite(value: float) -> float | None:
     """None for 'not answered within the drain' (JSON has no infinity)."""
     return value if np.isfinite(value) else None
@@ -333,7 +342,8 @@ def main() -> None:
         report = {
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "model": str(model), "points": args.points, "alert_kb": round(size_kb, 1),
+            "model": str(model), "model_version": _model_version(model),
+            "points": args.points, "alert_kb": round(size_kb, 1),
             "seconds": args.seconds, "cores_visible": os.cpu_count(),
             "p99_budget_ms": args.p99_budget_ms, "lag_growth": args.lag_growth,
             "plugin_args": args.plugin_args, "highest_rate_holding": best, "rates": results,
