@@ -67,9 +67,12 @@ WARMUP = 20
 
 @dataclass
 class Sent:
-    """Delivery reports of the input: offset → broker append time (ms)."""
+    """Delivery reports of the input: offset → broker append time (ms) and which payload
+    (its index travels as the record key), so a retried, reordered send cannot mislead the
+    id check."""
 
     append_ms: dict[int, int] = field(default_factory=dict)
+    payload: dict[int, int] = field(default_factory=dict)
     failed: int = 0
 
     def report(self, err, msg) -> None:
@@ -77,6 +80,7 @@ class Sent:
             self.failed += 1
             return
         self.append_ms[msg.offset()] = msg.timestamp()[1]
+        self.payload[msg.offset()] = int(msg.key())
 
 
 def local_kafka() -> str:
@@ -137,10 +141,11 @@ def produce_open_loop(producer: Producer, topic: str, payloads: list[bytes], rat
         due = int((now - t0) * rate) + 1
         while i < min(due, n):
             late = max(late, now - (t0 + i / rate))
-            payload = payloads[(start_index + i) % len(payloads)]
+            index = (start_index + i) % len(payloads)
             while True:
                 try:
-                    producer.produce(topic, payload, partition=0, on_delivery=sent.report)
+                    producer.produce(topic, payloads[index], key=b"%d" % index, partition=0,
+                                     on_delivery=sent.report)
                     break
                 except BufferError:
                     producer.poll(0.01)
@@ -172,12 +177,14 @@ def measure(rate: int, args: argparse.Namespace, bootstrap: str, schema_dir: Pat
     topics["group"] = unique("latency")
     process, log = start_plugin(bootstrap, topics, schema_dir, args.model, args.plugin_args)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5,
+                         "enable.idempotence": True,  # retries keep order, no duplicates
                          "queue.buffering.max.kbytes": 1048576})
     sent = Sent()
     try:
         # Warm-up: the plugin loads its model and joins; the first answers mark it ready.
         for i in range(WARMUP):
-            producer.produce(topics["in"], payloads[i], partition=0, on_delivery=sent.report)
+            producer.produce(topics["in"], payloads[i], key=b"%d" % i, partition=0,
+                             on_delivery=sent.report)
         producer.flush(30)
         with TopicReader(bootstrap, topics["out"], "read_uncommitted") as reader:
             got = reader.read(WARMUP, timeout_s=120)
@@ -213,7 +220,7 @@ def measure(rate: int, args: argparse.Namespace, bootstrap: str, schema_dir: Pat
 
     offsets = sorted(sent.append_ms)
     k = min(len(stamps), len(offsets))
-    expected_ids = [payload_ids[o % len(payload_ids)] for o in offsets[:k]]
+    expected_ids = [payload_ids[sent.payload[o]] for o in offsets[:k]]
     wrong = [i for i, (a, b) in enumerate(zip(ids[:k], expected_ids, strict=True)) if a != b]
     mismatched = len(wrong)
     in_ms = np.asarray([sent.append_ms[o] for o in offsets], dtype=np.int64)
