@@ -80,8 +80,8 @@ def main() -> None:
         return
     import lsst.alert.packet as packet
 
-    from bench.bench_serving import local_kafka
     from broker_plugin.serving.produce import iter_alerts
+    from devtools.kafka_support import bench_kafka as local_kafka
     from devtools.kafka_support import create_topics, delete_topics, produce_all
     from devtools.kafka_support import unique_topic_name as unique
     from devtools.serving_data import periodic_curves

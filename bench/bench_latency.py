@@ -55,6 +55,7 @@ from broker_plugin.serving.output import OutputSerializer  # noqa: E402
 from broker_plugin.serving.produce import iter_alerts  # noqa: E402
 from broker_plugin.serving.service import output_schema  # noqa: E402
 from devtools.kafka_support import TopicReader, create_topics, delete_topics  # noqa: E402
+from devtools.kafka_support import bench_kafka as local_kafka  # noqa: E402
 from devtools.kafka_support import unique_topic_name as unique  # noqa: E402
 from devtools.serving_data import periodic_curves  # noqa: E402
 
@@ -81,14 +82,6 @@ class Sent:
             return
         self.append_ms[msg.offset()] = msg.timestamp()[1]
         self.payload[msg.offset()] = int(msg.key())
-
-
-def local_kafka() -> str:
-    """The bootstrap address of the local broker, starting it if needed (as bench_serving)."""
-    env = {**os.environ, "LOCAL_KAFKA_NAME": os.environ.get("LOCAL_KAFKA_NAME", "bench")}
-    out = subprocess.run([str(ROOT / "scripts" / "local-kafka"), "start"], env=env,
-                         check=True, capture_output=True, text=True)
-    return out.stdout.strip().splitlines()[-1]
 
 
 def start_plugin(bootstrap: str, topics: dict[str, str], schema_dir: Path,

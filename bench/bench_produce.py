@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 
 from confluent_kafka import Producer  # noqa: E402
 
-from bench.bench_serving import local_kafka  # noqa: E402
 from broker_plugin.decoding import AlertDecoder, DirectorySchemaSource  # noqa: E402
 from broker_plugin.default_model import DEFAULT_MODEL_DIR  # noqa: E402
 from broker_plugin.serving.classifier import Classifier  # noqa: E402
@@ -36,6 +35,7 @@ from broker_plugin.serving.output import OutputSerializer  # noqa: E402
 from broker_plugin.serving.pipeline import AlertPipeline  # noqa: E402
 from broker_plugin.serving.produce import iter_alerts  # noqa: E402
 from broker_plugin.serving.service import output_schema  # noqa: E402
+from devtools.kafka_support import bench_kafka as local_kafka  # noqa: E402
 from devtools.kafka_support import create_topics, delete_topics  # noqa: E402
 from devtools.kafka_support import unique_topic_name as unique  # noqa: E402
 from devtools.serving_data import periodic_curves  # noqa: E402

@@ -42,7 +42,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -66,6 +65,7 @@ from broker_plugin.serving.output import OutputSerializer  # noqa: E402
 from broker_plugin.serving.pipeline import AlertPipeline  # noqa: E402
 from broker_plugin.serving.produce import iter_alerts  # noqa: E402
 from broker_plugin.serving.service import output_schema  # noqa: E402
+from devtools.kafka_support import bench_kafka as local_kafka  # noqa: E402
 from devtools.kafka_support import create_topics, produce_all  # noqa: E402
 from devtools.kafka_support import unique_topic_name as unique  # noqa: E402
 from devtools.model_fixture import write_fixture_model  # noqa: E402
@@ -119,16 +119,6 @@ class Clock:
     def tick(self) -> None: ...
     def running(self, running: bool) -> None: ...
     def idle(self, consumer) -> None: ...
-
-
-def local_kafka() -> str:
-    """The bootstrap address of the local broker, starting it if needed."""
-    script = ROOT / "scripts" / "local-kafka"
-    env = {**os.environ, "LOCAL_KAFKA_NAME": os.environ.get("LOCAL_KAFKA_NAME", "bench")}
-    out = subprocess.run(
-        [str(script), "start"], env=env, check=True, capture_output=True, text=True
-    )
-    return out.stdout.strip().splitlines()[-1]
 
 
 def drain(

@@ -60,6 +60,15 @@ def run_local_kafka(*args: str, timeout: float = 120.0) -> subprocess.CompletedP
     )
 
 
+def bench_kafka() -> str:
+    """Bootstrap address of the named local broker the benchmarks share (LOCAL_KAFKA_NAME,
+    default "bench"), started if it is not running: one broker across bench runs."""
+    env = {**os.environ, "LOCAL_KAFKA_NAME": os.environ.get("LOCAL_KAFKA_NAME", "bench")}
+    out = subprocess.run([str(LOCAL_KAFKA), "start"], env=env, check=True,
+                         capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
 def last_error_line(result: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     return lines[-1] if lines else f"exit status {result.returncode}, no output"
