@@ -33,7 +33,8 @@ the plugin's `exit_codes` and `seconds`. Scenarios:
 
 Without --bootstrap it starts a private broker (scripts/local-kafka) and stops it after.
 `--short` is the version `scripts/test` runs (tests/test_faults.py): a few kills and a few
-hundred poison messages. Fuzzing and the soak are not in this battery yet.
+hundred poison messages. Fuzzing (bench/fuzz.py) and the soak (bench/soak.py) run on their
+own: they need other processes and durations than a battery of scenarios.
 """
 
 from __future__ import annotations
