@@ -79,6 +79,17 @@ def test_registry_errors_other_than_not_found_are_outages(registry, status):
     assert source.get(7)["type"] == "record"
 
 
+def test_registry_bare_404_is_an_outage_not_a_dead_letter(registry):
+    """A 404 without Confluent's 40403 code is a wrong URL (a registry's web root, a proxy),
+    not a missing schema: dead-lettering on it would empty the stream, so it is an outage
+    whose message points at the Confluent-compatible API root."""
+    registry.fail_next(1, 404)
+    source = RegistrySchemaSource(registry.url, retries=0, down_for_s=0.0)
+    with pytest.raises(SchemaRegistryUnavailableError, match="ccompat/v7"):
+        source.get(7)
+    assert source.get(7)["type"] == "record"
+
+
 def test_registry_credentials_stay_out_of_url():
     """user:pass in the URL becomes an auth header, never part of the shown URL."""
     source = RegistrySchemaSource("https://alice:s3cret@registry.example:8081")

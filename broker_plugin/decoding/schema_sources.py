@@ -22,6 +22,9 @@ from broker_plugin.errors import UserError
 
 #: Directory file names like lsst.v11_1.alert.avsc carry the LSST version.
 _LSST_FILE = re.compile(r"^lsst\.v(\d+)_(\d+)\.alert\.avsc$")
+#: Confluent's error code for an id the registry has no schema for (Apicurio and Karapace
+#: answer it too). A 404 without it is a wrong URL, not a missing schema.
+SCHEMA_NOT_FOUND = 40403
 
 
 class SchemaSourceError(UserError):
@@ -129,8 +132,10 @@ class DirectorySchemaSource:
 class RegistrySchemaSource:
     """A Confluent-compatible schema registry (``GET {url}/schemas/ids/{id}``), cached per id.
 
-    A 404 is `UnknownSchemaError` at once (the alert is dead-lettered). Anything else that
-    keeps the registry from answering (connection errors, timeouts, 5xx, 429, 401/403) is
+    A 404 with Confluent's "schema not found" code (40403) is `UnknownSchemaError` at once
+    (the alert is dead-lettered). Anything else that keeps the registry from answering
+    (connection errors, timeouts, 5xx, 429, 401/403, and a bare 404: a wrong URL path
+    would otherwise dead-letter the whole stream) is
     retried `retries` times with exponential backoff, then raises
     `SchemaRegistryUnavailableError`; for `down_for_s` after that, look-ups of ids not in the
     cache fail at once, so a batch does not wait out the retries alert by alert. Schemas are
@@ -200,11 +205,15 @@ class RegistrySchemaSource:
                     body = json.loads(response.read())
                 return str(body["schema"])
             except urllib.error.HTTPError as exc:
-                if exc.code == 404:
+                if exc.code == 404 and _confluent_error_code(exc) == SCHEMA_NOT_FOUND:
                     raise UnknownSchemaError(
                         f"schema id {schema_id} not found in registry {self.url}"
                     ) from exc
                 last = f"HTTP {exc.code}"
+                if exc.code == 404:
+                    last += (" without Confluent's 'schema not found' code: is the URL the "
+                             "registry's Confluent-compatible API root (Apicurio: "
+                             "http://HOST:PORT/apis/ccompat/v7)?")
                 if exc.code in (401, 403):
                     last += " (check the registry credentials)"
             except (urllib.error.URLError, TimeoutError, OSError) as exc:
@@ -219,6 +228,16 @@ class RegistrySchemaSource:
             f"schema registry {self.url} unreachable for schema id {schema_id} after "
             f"{self.retries + 1} attempts ({last})", self.url
         )
+
+
+def _confluent_error_code(error: urllib.error.HTTPError) -> int | None:
+    """The ``error_code`` of a Confluent-style error body, None when there is none."""
+    try:
+        body = json.loads(error.read(4096) or b"null")
+    except (ValueError, OSError):
+        return None
+    code = body.get("error_code") if isinstance(body, dict) else None
+    return code if isinstance(code, int) else None
 
 
 def split_credentials(url: str, auth: tuple[str, str] | None = None) -> tuple[str, str | None]:
