@@ -18,8 +18,10 @@ the plugin's `exit_codes` and `seconds`. Scenarios:
 * `poison` — bad messages of every kind interleaved with good alerts: every good alert
   classified, every bad one dead-lettered with its original bytes and a reason, no record
   for a dead-lettered alert, the plugin alive throughout, its RSS sampled;
-* `registry` — the schema registry (a Confluent-compatible HTTP server here) answers 503
-  for `--outage` seconds mid-stream: 0 dead letters, 0 lost;
+* `registry` — a real schema registry (Apicurio Registry from Maven Central, its
+  Confluent-compatible API) is stopped for `--outage` seconds mid-stream while alerts of a
+  schema not fetched yet arrive, then started again on its storage: 0 dead letters, 0 lost,
+  /readyz 503 during the outage;
 * `broker-restart` / `broker-pause` — the broker is stopped for `--outage` seconds and
   started again on the same data, or frozen with SIGSTOP (at most 30 s) and resumed:
   0 lost, the plugin still running, /readyz 503 during the outage (private broker only).
@@ -65,7 +67,6 @@ from devtools.kafka_support import (  # noqa: E402
     stop_local_kafka,
     unique_topic_name,
 )
-from devtools.schema_registry import StubSchemaRegistry  # noqa: E402
 
 SCHEMA_ID = 1101
 #: The bench's own clients keep quiet while the broker is down on purpose (critical only).
@@ -111,15 +112,15 @@ def schema_dir() -> Path:
     return Path(packet.__file__).parent / "schema"
 
 
-def good_alerts(n: int, seed: int = 0) -> tuple[list[bytes], list[str]]:
-    """n LSST 11.1 alerts (10 per object, 40-point histories) and their alert ids."""
+def good_alerts(n: int, seed: int = 0, version: str = "11.1") -> tuple[list[bytes], list[str]]:
+    """n LSST alerts (10 per object, 40-point histories) and their alert ids."""
     from broker_plugin.decoding import AlertDecoder, DirectorySchemaSource
     from broker_plugin.serving.produce import iter_alerts
     from devtools.serving_data import periodic_curves
 
     per_object = 10
     curves = periodic_curves(-(-n // per_object), points=40 + per_object, seed=seed)
-    payloads = [p for _, p in iter_alerts(curves, "lsst", "11.1", per_object, schema_dir())][:n]
+    payloads = [p for _, p in iter_alerts(curves, "lsst", version, per_object, schema_dir())][:n]
     decoded = AlertDecoder(DirectorySchemaSource(schema_dir())).decode_batch(payloads)
     ids = [str(i) for i in decoded.alert_id]
     if len(ids) != len(payloads) or len(set(ids)) != len(ids):
@@ -555,43 +556,79 @@ def poison(bootstrap: str, work: Path, n_bad: int, seed: int = 2) -> Outcome:
     return outcome
 
 
-def lsst_registry() -> StubSchemaRegistry:
-    """A registry serving LSST 11.1 as one self-contained schema (the canonical form with
-    every named type inlined, as a registry holds it)."""
+def canonical_schema(schema_id: int) -> str:
+    """An LSST schema as one self-contained text (every named type inlined, as a registry
+    holds it)."""
     import fastavro
 
     from broker_plugin.decoding import DirectorySchemaSource
 
-    text = fastavro.schema.to_parsing_canonical_form(
-        DirectorySchemaSource(schema_dir()).get(SCHEMA_ID))
-    return StubSchemaRegistry({SCHEMA_ID: text})
+    return str(fastavro.schema.to_parsing_canonical_form(
+        DirectorySchemaSource(schema_dir()).get(schema_id)))
+
+
+def reframed(payloads: Sequence[bytes], schema_id: int) -> list[bytes]:
+    """The same Avro bodies under another Confluent schema id (the registry's)."""
+    from broker_plugin.avro.framing import frame_confluent
+
+    return [frame_confluent(schema_id, payload[5:]) for payload in payloads]
 
 
 def registry(bootstrap: str, work: Path, n: int, outage_s: float, rate: float,
              seed: int = 3) -> Outcome:
-    """The registry answers 503 for `outage_s` mid-stream; a new schema id must wait for it."""
+    """A real registry (Apicurio) stops mid-stream for `outage_s` while alerts of a schema
+    the plugin has not fetched yet arrive (the stream moves from LSST 11.1 to 10.0, each
+    registered in the registry): they wait, nothing is dead-lettered or lost, /readyz says
+    503, and the stream resumes when the registry is back on the same storage."""
+    from devtools.apicurio import ApicurioRegistry
+
     outcome = Outcome("registry", expected={"lost": 0, "dead_lettered": 0,
-                                            "exit_codes_ok": True})
-    payloads, ids = good_alerts(n, seed)
+                                            "exit_codes_ok": True, "unready_seen": True,
+                                            "new_schema_records_during_outage": 0})
+    first, first_ids = good_alerts(n // 2, seed)
+    second, second_ids = good_alerts(n - n // 2, seed + 100, version="10.0")
+    ids = first_ids + second_ids
+    if len(set(ids)) != len(ids):
+        raise RuntimeError("the two halves' alert ids overlap")
     topics = make_topics(bootstrap, "registry")
+    port = free_port()
     started = time.monotonic()
-    with lsst_registry() as stub, TopicReader(bootstrap, topics["out"]) as out, \
-            TopicReader(bootstrap, topics["dlq"]) as dlq:
-        plugin = Plugin(bootstrap, topics, "--schema-registry-url", stub.url,
-                        log=work / "registry.log")
-        stub.down = True  # down from the start: no schema is cached yet
-        producer = stream(bootstrap, topics["in"], payloads, rate)
+    statuses: list[int | None] = []
+    with ApicurioRegistry(work / "apicurio") as apicurio, \
+            TopicReader(bootstrap, topics["out"], **QUIET) as out, \
+            TopicReader(bootstrap, topics["dlq"], **QUIET) as dlq:
+        subject = f"{topics['in']}-value"
+        id_11 = apicurio.register(subject, canonical_schema(SCHEMA_ID))
+        id_10 = apicurio.register(subject, canonical_schema(1000))
+        plugin = Plugin(bootstrap, topics, "--schema-registry-url", apicurio.url,
+                        "--metrics-port", str(port), log=work / "registry.log")
         plugin.start()
-        time.sleep(outage_s)
-        out.poll(0.5)
+        stream(bootstrap, topics["in"], reframed(first, id_11), rate).join()
+        wait_for(lambda: len(set(read_ids(out)) & set(first_ids)) == len(first_ids), 120,
+                 lambda: out.poll(0.2), plugin)
+        apicurio.stop()
+        producer = stream(bootstrap, topics["in"], reframed(second, id_10), rate)
+        until = time.monotonic() + outage_s
+        while time.monotonic() < until:
+            statuses.append(readiness(port))
+            out.poll(0.2)
+            time.sleep(0.3)
         dlq.poll(0.1)
-        outcome.extra["outputs_during_outage"] = len(out.messages)
-        stub.down = False
+        outcome.extra["new_schema_records_during_outage"] = len(
+            set(read_ids(out)) & set(second_ids))
+        outcome.extra["dead_letters_during_outage"] = len(dlq.messages)
+        apicurio.start()
         producer.join()
+        wait_for(lambda: set(read_ids(out)) >= set(ids), 120, lambda: out.poll(0.5), plugin)
+        statuses.append(readiness(port))
         drain_and_stop([plugin], ids, out, dlq, outcome)
     outcome.exit_codes = plugin.exit_codes
-    outcome.extra["exit_codes_ok"] = plugin.exit_codes == [0]
-    outcome.extra["outage_s"] = outage_s
+    outcome.extra.update(exit_codes_ok=plugin.exit_codes == [0], outage_s=outage_s,
+                         registry="Apicurio Registry (Confluent API /apis/ccompat/v7)",
+                         schema_ids={"11.1": id_11, "10.0": id_10},
+                         unready_seen=503 in statuses,
+                         readyz=dict(Counter(str(code) for code in statuses)),
+                         ready_after=statuses[-1] == 200)
     outcome.seconds = round(time.monotonic() - started, 1)
     return outcome
 
