@@ -301,6 +301,24 @@ def test_credentials_come_from_the_secret(custom) -> None:
     assert "password" not in config and "sasl.username" not in config
 
 
+def test_private_ca_is_mounted_and_named_to_librdkafka(helm) -> None:
+    """kafka.tls.caSecret mounts the CA read-only and sets ssl.ca.location to the file;
+    caFromConfigMap reads it from a ConfigMap instead."""
+    for extra, source in (("", "secret"), (",kafka.tls.caFromConfigMap=true", "configMap")):
+        manifests = render(helm, "--set", "kafka.tls.caSecret=kafka-ca,kafka.tls.caKey=ca.pem"
+                           + extra)
+        pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
+        volume = next(v for v in pod["volumes"] if v["name"] == "kafka-ca")
+        name_key = "secretName" if source == "secret" else "name"
+        assert volume[source][name_key] == "kafka-ca"
+        assert volume[source]["items"] == [{"key": "ca.pem", "path": "ca.pem"}]
+        mount = next(m for m in container(manifests)["volumeMounts"] if m["name"] == "kafka-ca")
+        assert mount["readOnly"] is True
+        env = {e["name"]: e for e in container(manifests)["env"]}
+        settings = env["BROKER_PLUGIN_KAFKA_SETTINGS"]["value"]
+        assert f"ssl.ca.location={mount['mountPath']}/ca.pem" in settings
+
+
 def test_credential_in_settings_is_refused(helm) -> None:
     """A password put in kafka.settings fails rendering with a pointer to existingSecret."""
     result = helm_template(helm, "--set", "kafka.settings.sasl\\.password=hunter2", check=False)
