@@ -118,32 +118,25 @@ def venv_path() -> Path:
 
 
 def ensure_venv() -> Path:
-    """Build the UPSILoN venv once (under a lock, so parallel runs wait for one build)."""
-    import fcntl
+    """Build the UPSILoN venv once (parallel runs wait for one build)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the outer process only
+    from devtools.build_once import build_once
 
-    venv = venv_path()
-    if (venv / ".complete").exists():
-        return venv
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (venv / ".complete").exists():
-            return venv
-        python = os.environ.get("PYTHON") or shutil.which("python3.11") or sys.executable
-        print(f"peer_upsilon: building {venv} with {python} ({' '.join(SPEC)})",
-              file=sys.stderr)
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([python, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                        "--disable-pip-version-check", "--progress-bar", "off", *SPEC],
-                       check=True, stdout=sys.stderr)
-        # The model must be inside the package: nothing may download at scoring time.
-        check = ("import importlib.util, os; d = os.path.dirname(importlib.util.find_spec("
-                 "'upsilon').origin); p = os.path.join(d, 'datasets', 'models', "
-                 "'rf.model.sub.github.gz'); assert os.path.getsize(p) > 10**7, p")
-        subprocess.run([str(venv / "bin" / "python"), "-I", "-c", check], check=True)
-        (venv / ".complete").touch()
-    return venv
+    return build_once(venv_path(), _build_venv)
+
+
+def _build_venv(venv: Path) -> None:
+    python = os.environ.get("PYTHON") or shutil.which("python3.11") or sys.executable
+    print(f"peer_upsilon: building {venv} with {python} ({' '.join(SPEC)})", file=sys.stderr)
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                    "--disable-pip-version-check", "--progress-bar", "off", *SPEC],
+                   check=True, stdout=sys.stderr)
+    # The model must be inside the package: nothing may download at scoring time.
+    check = ("import importlib.util, os; d = os.path.dirname(importlib.util.find_spec("
+             "'upsilon').origin); p = os.path.join(d, 'datasets', 'models', "
+             "'rf.model.sub.github.gz'); assert os.path.getsize(p) > 10**7, p")
+    subprocess.run([str(venv / "bin" / "python"), "-I", "-c", check], check=True)
 
 
 def exec_in_venv(argv: list[str]) -> None:

@@ -12,7 +12,6 @@ under the state directory, so a stopped registry restarts with its schemas and i
 from __future__ import annotations
 
 import atexit
-import fcntl
 import json
 import os
 import shutil
@@ -25,8 +24,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from devtools.build_once import build_once
+
 VERSION = os.environ.get("SELFREG_APICURIO_VERSION", "2.6.13.Final")
-ARTIFACT = f"io.apicurio:apicurio-registry-app:{VERSION}:tar.gz:all"
 #: Its Confluent-compatible API: the URL the plugin is given.
 CCOMPAT_PATH = "/apis/ccompat/v7"
 #: One small JVM on a shared machine (as for the broker: serial GC, C1 only).
@@ -44,39 +44,29 @@ def cache_root() -> Path:
 def fetch(version: str = VERSION) -> Path:
     """The registry's runner jar in the cache, fetched and unpacked the first time only."""
     home = cache_root() / f"apicurio-{version}"
-    runner = home / f"apicurio-registry-app-{version}-runner.jar"
-    if (home / ".complete").is_file():
-        return runner
-    home.parent.mkdir(parents=True, exist_ok=True)
-    with open(home.parent / f"apicurio-{version}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (home / ".complete").is_file():
-            return runner
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise ApicurioError("mvn (Apache Maven) is not on PATH; it fetches Apicurio once")
-        staging = home.with_name(home.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        log = staging / "fetch.log"
-        cmd = [mvn, "-B", "--no-transfer-progress", "dependency:copy",
-               f"-Dartifact=io.apicurio:apicurio-registry-app:{version}:tar.gz:all",
-               f"-DoutputDirectory={staging}"]  # fmt: skip
-        with log.open("w") as out:
-            result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False,
-                                    cwd=staging)
-        archives = list(staging.glob("*.tar.gz"))
-        if result.returncode != 0 or not archives:
-            raise ApicurioError(f"fetching {ARTIFACT} with Maven failed; see {log}")
-        with tarfile.open(archives[0]) as archive:
-            archive.extractall(staging, filter="data")
-        archives[0].unlink()
-        if not (staging / runner.name).is_file():
-            raise ApicurioError(f"{ARTIFACT} holds no {runner.name}")
-        (staging / ".complete").write_text(version + "\n")
-        shutil.rmtree(home, ignore_errors=True)
-        staging.rename(home)
-    return runner
+    build_once(home, lambda folder: _fetch_into(folder, version))
+    return home / f"apicurio-registry-app-{version}-runner.jar"
+
+
+def _fetch_into(folder: Path, version: str) -> None:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ApicurioError("mvn (Apache Maven) is not on PATH; it fetches Apicurio once")
+    log = folder / "fetch.log"
+    artifact = f"io.apicurio:apicurio-registry-app:{version}:tar.gz:all"
+    cmd = [mvn, "-B", "--no-transfer-progress", "dependency:copy", f"-Dartifact={artifact}",
+           f"-DoutputDirectory={folder}"]
+    with log.open("w") as out:
+        result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False,
+                                cwd=folder)
+    archives = list(folder.glob("*.tar.gz"))
+    if result.returncode != 0 or not archives:
+        raise ApicurioError(f"fetching {artifact} with Maven failed; see {log}")
+    with tarfile.open(archives[0]) as archive:
+        archive.extractall(folder, filter="data")
+    archives[0].unlink()
+    if not (folder / f"apicurio-registry-app-{version}-runner.jar").is_file():
+        raise ApicurioError(f"{artifact} holds no runner jar")
 
 
 def _free_port() -> int:
