@@ -98,6 +98,7 @@ def run(**options: Any) -> None:
         config.schema_dir,
         config.inference_threads,
         survey=None if config.survey == "auto" else config.survey,
+        overlap_chunk=config.overlap_chunk,
     )
     pipeline = output_pipeline(pipeline, config.output_format)
     observer, server = make_observer(pipeline, config)

@@ -298,6 +298,7 @@ RUN_FLAGS = {
     "--group-instance-id": "BROKER_PLUGIN_GROUP_INSTANCE_ID",
     "--output-format": "BROKER_PLUGIN_OUTPUT_FORMAT",
     "--inference-threads": "BROKER_PLUGIN_INFERENCE_THREADS",
+    "--overlap-chunk": "BROKER_PLUGIN_OVERLAP_CHUNK",
     "--kafka-setting": "BROKER_PLUGIN_KAFKA_SETTINGS",
     "--sasl-password": "BROKER_PLUGIN_SASL_PASSWORD",
     "--log-level": "BROKER_PLUGIN_LOG_LEVEL",

@@ -268,6 +268,13 @@ class ServingConfig:
         ),
     )
     inference_threads: int = field(default=1, metadata=option("onnxruntime intra-op threads."))
+    overlap_chunk: int = field(
+        default=128,
+        metadata=option(
+            "Alerts per chunk when a batch is split so that inference (in a worker thread) "
+            "overlaps the next chunk's decoding; 0 runs each batch in one piece."
+        ),
+    )
     kafka_settings: dict[str, str] = field(
         default_factory=dict,
         metadata=option(
@@ -338,6 +345,9 @@ class ServingConfig:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.batch_wait_ms < 0:
             raise ConfigError(f"--batch-wait-ms must be >= 0, got {self.batch_wait_ms}")
+        if self.overlap_chunk < 0:
+            raise ConfigError(f"--overlap-chunk must be >= 0 (0: no overlap), got "
+                              f"{self.overlap_chunk}")
         if self.max_messages is not None and self.max_messages < 1:
             raise ConfigError(f"--max-messages must be >= 1, got {self.max_messages}")
         if self.metrics and self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
@@ -419,6 +429,7 @@ class ServingConfig:
                               if self.schema_registry_url else str(self.schema_dir or "none")),
             "batch_size": self.batch_size,
             "batch_wait_ms": self.batch_wait_ms,
+            "overlap_chunk": self.overlap_chunk,
             "exactly_once": self.exactly_once,
             "max_messages": self.max_messages,
             "metrics_port": self.metrics_port if self.metrics_enabled else "off",

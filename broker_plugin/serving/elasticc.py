@@ -229,7 +229,7 @@ class ElasticcPipeline(AlertPipeline):
     @classmethod
     def wrapping(cls, pipeline: AlertPipeline) -> ElasticcPipeline:
         """The same decoder and classifier behind the elasticc guard."""
-        return cls(pipeline.decoder, pipeline.classifier)
+        return cls(pipeline.decoder, pipeline.classifier, pipeline.overlap_chunk)
 
     def process(
         self, payloads: Sequence[bytes], ingest_ms: Sequence[int] | int | None = None

@@ -9,13 +9,20 @@ bad input. Bands with fewer than the card's `min_points` − 1 usable Δt/Δm pa
 featuriser's filters (training's rule, `broker_plugin.model_inputs`) are skipped; an alert
 with no usable band is rejected as `too_few_points`. Everything is vectorised per batch; the
 only per-alert Python is record building.
+
+A large batch runs as a pipeline of chunks: onnxruntime classifies chunk k in a worker
+thread (it releases the GIL) while this thread decodes chunk k+1 and builds the records of
+chunk k−1, so decode and inference, which together are ~85 % of the loop at 300 points, use
+two cores instead of taking turns on one. The answers are the same as in one piece.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any, Protocol
 
 import numpy as np
@@ -63,40 +70,111 @@ class BatchOutcome:
     unknown: np.ndarray | None = None  # flag per classified alert (models with a score)
 
 
-class AlertPipeline:
-    """Decode → featurise → classify → combine → build, for one batch of raw payloads."""
+#: Alerts per chunk of the overlapped pipeline; batches under two chunks run in one piece.
+OVERLAP_CHUNK = 128
 
-    def __init__(self, decoder: BatchDecoder, classifier: Classifier) -> None:
+
+@dataclass
+class _Prepared:
+    """One chunk decoded and featurised, waiting for (or back from) inference."""
+
+    decoded: DecodedBatch
+    sizes: np.ndarray
+    features: FeatureBatch
+    rows: np.ndarray
+    seg_alert: np.ndarray
+    times: StageTimes
+
+
+#: A chunk in inference: its preparation, the result to come, and its input range.
+_InFlight = tuple[_Prepared, "Future[tuple[np.ndarray, np.ndarray | None]]", int, int]
+
+
+class AlertPipeline:
+    """Decode → featurise → classify → combine → build, for one batch of raw payloads.
+
+    `overlap_chunk`: alerts per chunk when a batch is split to overlap inference with
+    decoding (0: never split).
+    """
+
+    def __init__(self, decoder: BatchDecoder, classifier: Classifier,
+                 overlap_chunk: int = OVERLAP_CHUNK) -> None:
         self.decoder = decoder
         self.classifier = classifier
         self.card = classifier.card
         self.builder = RecordBuilder(classifier)
+        self.overlap_chunk = overlap_chunk
+        self._inference: ThreadPoolExecutor | None = None
 
     def process(
         self, payloads: Sequence[bytes], ingest_ms: Sequence[int] | int | None = None
     ) -> BatchOutcome:
         """Classify a batch. `ingest_ms`: when each payload reached us (ms since epoch)."""
-        times = StageTimes()
+        payloads = list(payloads)
         n_inputs = len(payloads)
         if ingest_ms is None:
             ingest_ms = int(time.time() * 1000)
         ingest = np.broadcast_to(np.asarray(ingest_ms, dtype=np.int64), (n_inputs,))
+        chunk = self.overlap_chunk
+        if chunk <= 0 or n_inputs < 2 * chunk:
+            prepared = self._prepare(payloads)
+            probs, scores = self._infer(prepared)
+            return self._build(prepared, probs, scores, ingest)
+        return self._overlapped(payloads, ingest, chunk)
 
+    def _overlapped(self, payloads: list[bytes], ingest: np.ndarray, chunk: int
+                    ) -> BatchOutcome:
+        if self._inference is None:
+            self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        starts = list(range(0, len(payloads), chunk))
+        if len(payloads) - starts[-1] < chunk // 2 and len(starts) > 1:
+            starts.pop()  # fold a small tail into the chunk before it
+        bounds = [*starts, len(payloads)]
+        parts: list[BatchOutcome] = []
+        pending: _InFlight | None = None
+        try:
+            for lo, hi in pairwise(bounds):
+                prepared = self._prepare(payloads[lo:hi])  # overlaps the inference in flight
+                future = self._inference.submit(self._infer, prepared)
+                if pending is not None:
+                    parts.append(self._finish(pending, ingest))
+                pending = (prepared, future, lo, hi)
+            assert pending is not None
+            parts.append(self._finish(pending, ingest))
+            pending = None
+        finally:
+            if pending is not None:  # a chunk failed to decode: let the one in flight end
+                pending[1].exception()
+        return _concatenate(parts)
+
+    def _finish(self, pending: _InFlight, ingest: np.ndarray) -> BatchOutcome:
+        prepared, future, lo, hi = pending
+        probs, scores = future.result()
+        return _shifted(self._build(prepared, probs, scores, ingest[lo:hi]), lo)
+
+    def _prepare(self, payloads: list[bytes]) -> _Prepared:
+        times = StageTimes()
         with times.stage("decode"):
-            decoded = self.decoder.decode_batch(list(payloads))
-        rejected = list(decoded.failures)
-        n_alerts = len(decoded.alert_index)
-
+            decoded = self.decoder.decode_batch(payloads)
         with times.stage("features"):
             sizes = np.asarray(decoded.segment_size, dtype=np.int64)
             # The short-curve rule of training and evaluation (broker_plugin.model_inputs).
             inputs = segment_inputs(decoded.time, decoded.mag, sizes, self.card.features,
                                     self.card.min_points)
-            features, rows = inputs.features, inputs.rows
-            seg_alert = np.asarray(decoded.segment_alert, dtype=np.int64)[rows]
+            seg_alert = np.asarray(decoded.segment_alert, dtype=np.int64)[inputs.rows]
+        return _Prepared(decoded, sizes, inputs.features, inputs.rows, seg_alert, times)
 
-        with times.stage("inference"):
-            band_probs, band_scores = self.classifier.predict_scored(features.x)
+    def _infer(self, prepared: _Prepared) -> tuple[np.ndarray, np.ndarray | None]:
+        with prepared.times.stage("inference"):
+            return self.classifier.predict_scored(prepared.features.x)
+
+    def _build(self, prepared: _Prepared, band_probs: np.ndarray,
+               band_scores: np.ndarray | None, ingest: np.ndarray) -> BatchOutcome:
+        decoded, sizes, rows, seg_alert = (prepared.decoded, prepared.sizes, prepared.rows,
+                                           prepared.seg_alert)
+        features, times = prepared.features, prepared.times
+        rejected = list(decoded.failures)
+        n_alerts = len(decoded.alert_index)
 
         with times.stage("build"):
             combined = combine_bands(band_probs, sizes[rows], seg_alert, n_alerts)
@@ -185,6 +263,41 @@ def _grouped(owner: np.ndarray, n: int) -> tuple[list[int], list[int]]:
     order = np.argsort(owner, kind="stable")
     bounds = np.searchsorted(owner[order], np.arange(n + 1))
     return order.tolist(), bounds.tolist()
+
+
+def _shifted(outcome: BatchOutcome, offset: int) -> BatchOutcome:
+    """A chunk's outcome with its input indices moved to the whole batch's."""
+    if offset:
+        outcome.classified = [replace(c, index=c.index + offset) for c in outcome.classified]
+        outcome.rejected = [replace(r, index=r.index + offset) for r in outcome.rejected]
+    return outcome
+
+
+def _concatenate(parts: list[BatchOutcome]) -> BatchOutcome:
+    """The chunks' outcomes as one batch's (rows in input order, stage seconds summed)."""
+    times = StageTimes()
+    for part in parts:
+        times.add(part.times)
+
+    def joined(name: str) -> np.ndarray | None:
+        arrays = [getattr(p, name) for p in parts]
+        return None if any(a is None for a in arrays) else np.concatenate(arrays)
+
+    features = [p.features for p in parts]
+    return BatchOutcome(
+        classified=[c for p in parts for c in p.classified],
+        rejected=[r for p in parts for r in p.rejected],
+        times=times,
+        features=None if any(f is None for f in features) else FeatureBatch(
+            np.concatenate([f.x for f in features if f is not None]),
+            np.concatenate([f.lengths for f in features if f is not None])),
+        band_points=joined("band_points"),
+        band_probabilities=joined("band_probabilities"),
+        probabilities=joined("probabilities"),
+        predicted=[c for p in parts for c in p.predicted],
+        band_unknown_scores=joined("band_unknown_scores"),
+        unknown=joined("unknown"),
+    )
 
 
 def _opt_int(value: Any) -> int | None:

@@ -13,7 +13,7 @@ from typing import Any
 from broker_plugin.serving.classifier import Classifier
 from broker_plugin.serving.config import ConfigError, ServingConfig
 from broker_plugin.serving.output import OutputSerializer
-from broker_plugin.serving.pipeline import AlertPipeline
+from broker_plugin.serving.pipeline import OVERLAP_CHUNK, AlertPipeline
 
 log = logging.getLogger("broker_plugin.service")
 
@@ -51,10 +51,12 @@ def make_pipeline(
     schema_dir: Path | None = None,
     threads: int = 1,
     survey: str | None = None,
+    overlap_chunk: int = OVERLAP_CHUNK,
 ) -> AlertPipeline:
     """Decoder + classifier for one model; the same object serves run, classify and bench."""
     classifier = Classifier(model_dir, threads=threads)
-    return AlertPipeline(make_decoder(registry_url, schema_dir, survey), classifier)
+    return AlertPipeline(make_decoder(registry_url, schema_dir, survey), classifier,
+                         overlap_chunk)
 
 
 def output_schema() -> dict[str, Any]:
