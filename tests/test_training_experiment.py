@@ -83,16 +83,25 @@ def test_vary_runs_each_value_of_an_axis_in_its_own_folder(tmp_path) -> None:
     assert json.loads((tmp_path / "vary" / "vary.json").read_text())["axis"] == "seq-length"
 
 
-def test_snr_cut_leaves_the_quiet_curves_out_of_training(tmp_path) -> None:
+def test_snr_cut_leaves_the_quiet_curves_out_of_training(tmp_path, monkeypatch) -> None:
     """sn_ratio is the semi-amplitude over the median error; the cut shrinks the training
-    pool (ECL's 0.3 mag at 0.02 mag errors is ~15, the others 30 and 45), not the test."""
+    pool (ECL's 0.3 mag at 0.02 mag errors is ~15, the others 30 and 45), not the test; a
+    class never falls below its `keep_per_class` loudest curves (else it would vanish from
+    training and the generator could not fit)."""
+    from training.classifier import snr
     from training.classifier.experiment import run_varied
     from training.classifier.snr import above_snr, sn_ratio
 
     curves = fake_curves(8, seed=4)
     ratios = {c.label: round(sn_ratio(c)) for c in curves}
     assert 12 < ratios["ECL"] < 16 and ratios["CEP"] > 25 and ratios["RRLYR"] > 40
-    assert {c.label for c in above_snr(curves, 20)} == {"CEP", "RRLYR"}
+    assert {c.label for c in above_snr(curves, 20, keep_per_class=0)} == {"CEP", "RRLYR"}
+    floored = above_snr(curves, 20, keep_per_class=3)
+    ecl = [c for c in curves if c.label == "ECL"]
+    loudest = sorted(ecl, key=sn_ratio, reverse=True)[:3]
+    assert [c for c in floored if c.label == "ECL"] == [c for c in ecl if c in loudest]
+    assert len(above_snr(curves, 20)) == len(curves)  # the default floor, 10, keeps all 8
+    monkeypatch.setattr(snr, "MIN_PER_CLASS", 2)
     write_lightcurve_dir(tmp_path / "data", curves)
     result = run_varied(tmp_path / "data", tmp_path / "snr", _tiny_config(), "snr",
                         "random", 1, values=(0.0, 20.0), progress=False,

@@ -27,8 +27,28 @@ def sn_ratio(curve: LightCurve) -> float:
     return float((p95 - p5) / 2 / np.median(err))
 
 
-def above_snr(curves: Sequence[LightCurve], min_snr: float) -> list[LightCurve]:
-    """The curves with sn_ratio ≥ min_snr (all of them when min_snr is 0)."""
+#: A cut never leaves a class with fewer curves than this (its loudest ones stay): a class
+#: gone from training makes the comparison meaningless, and the two-losses generator needs a
+#: few curves of every class to fit at all.
+MIN_PER_CLASS = 10
+
+
+def above_snr(curves: Sequence[LightCurve], min_snr: float,
+              keep_per_class: int | None = None) -> list[LightCurve]:
+    """The curves with sn_ratio ≥ min_snr (all of them when min_snr is 0), in their order;
+    a class with fewer than `keep_per_class` (default `MIN_PER_CLASS`) curves above the cut
+    keeps its loudest ones."""
     if min_snr <= 0:
         return list(curves)
-    return [c for c in curves if sn_ratio(c) >= min_snr]
+    if keep_per_class is None:
+        keep_per_class = MIN_PER_CLASS
+    ratios = np.nan_to_num(np.array([sn_ratio(c) for c in curves], dtype=float), nan=-np.inf)
+    keep = ratios >= min_snr
+    labels = np.array([c.label or "" for c in curves])
+    for label in np.unique(labels):
+        mine = np.flatnonzero(labels == label)
+        short = keep_per_class - int(keep[mine].sum())
+        if short > 0:
+            loudest = mine[np.argsort(-ratios[mine], kind="stable")]
+            keep[loudest[:keep_per_class]] = True
+    return [c for c, k in zip(curves, keep, strict=True) if k]
