@@ -25,6 +25,7 @@ from broker_plugin.health import DEFAULT_LIVENESS_TIMEOUT
 from broker_plugin.http_server import DEFAULT_METRICS_PORT
 from broker_plugin.serving.options import ENV_PREFIX as ENV_PREFIX
 from broker_plugin.serving.options import Option, declared_options, field_values, option
+from broker_plugin.serving.pipeline import OVERLAP_CHUNK
 
 #: Seconds between consumer-lag updates (a watermark query per assigned partition).
 DEFAULT_LAG_INTERVAL_S = 5.0
@@ -269,7 +270,7 @@ class ServingConfig:
     )
     inference_threads: int = field(default=1, metadata=option("onnxruntime intra-op threads."))
     overlap_chunk: int = field(
-        default=128,
+        default=OVERLAP_CHUNK,
         metadata=option(
             "Alerts per chunk when a batch is split so that inference (in a worker thread) "
             "overlaps the next chunk's decoding; 0 runs each batch in one piece."

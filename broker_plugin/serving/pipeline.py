@@ -71,7 +71,7 @@ class BatchOutcome:
 
 
 #: Alerts per chunk of the overlapped pipeline; batches under two chunks run in one piece.
-OVERLAP_CHUNK = 128
+OVERLAP_CHUNK = 64
 
 
 @dataclass
