@@ -118,3 +118,12 @@ def test_config_file_values_keep_their_meaning(tmp_path) -> None:
     assert from_yaml.learning_rate == 1e-3 and from_yaml.cadence_from == ["x", "y"]
     assert from_yaml == resolve_config(None, tmp_path / "a.json")
     assert resolve_config(None, tmp_path / "empty.yaml") == TrainingConfig()
+
+
+def test_device_flag_is_the_config_device() -> None:
+    """`--device` of train, experiment and tune is the config's `device`, after --set."""
+    from training.config import resolve_config, with_device
+
+    assert resolve_config("quick", None, with_device([], "cpu")).device == "cpu"
+    assert resolve_config("quick", None, with_device(["device=cuda"], "cpu")).device == "cpu"
+    assert resolve_config("quick", None, with_device([], None)).device == "auto"

@@ -347,6 +347,16 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return read_settings_file(path, TrainingConfig, TrainingConfigError, _NOUN)
 
 
+#: The --device option of train, experiment and tune (one text for the three).
+DEVICE_HELP = ("cpu, cuda or cuda:N (default: the config's device, auto = CUDA when present); "
+               "on CUDA training runs in mixed precision (config mixed_precision).")
+
+
+def with_device(overrides: list[str], device: str | None) -> list[str]:
+    """`--set` overrides with `--device` added (it is the config's `device`)."""
+    return [*overrides, f"device={device}"] if device else list(overrides)
+
+
 def resolve_config(
     preset: str | None = None,
     config_file: str | Path | None = None,

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from training.config import DEVICE_HELP, with_device
+
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root app."""
@@ -37,6 +39,7 @@ def train(
     config: Path | None = typer.Option(None, "--config", help="YAML/JSON config file."),
     set_: list[str] = typer.Option([], "--set", help="Override: key=value (repeatable)."),
     mode: str | None = typer.Option(None, "--mode", help="two-losses (default) or one-loss."),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     cadence_from: list[Path] = typer.Option(
         [], "--cadence-from", help="Light-curve directory whose cadence and noise to lend "
@@ -57,7 +60,7 @@ def train(
         set_ = [*set_, f"cadence_from=[{','.join(str(d) for d in cadence_from)}]"]
     if model_version:
         set_ = [*set_, f"model_version={model_version}"]
-    resolved = resolve_config(preset, config, set_, mode)
+    resolved = resolve_config(preset, config, with_device(set_, device), mode)
     metrics = train_run(data, out, resolved, generator_dir=generator, progress=not quiet)
     console = Console()
     console.print(metrics_table(metrics))
@@ -169,6 +172,7 @@ def experiment(
         "snr or seq-length (Tables 3–6)."),
     values: str | None = typer.Option(
         None, "--values", help="With --vary: comma-separated values instead of the paper's."),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """one-loss vs two-losses on the same repeated holdouts (paper's Table 5 layout)."""
@@ -183,7 +187,7 @@ def experiment(
     )
     from training.config import resolve_config
 
-    resolved = resolve_config(preset, config, set_)
+    resolved = resolve_config(preset, config, with_device(set_, device))
     if vary is None:
         result = run_experiment(data, out, resolved, split_scenario, repeats,
                                 progress=not quiet)

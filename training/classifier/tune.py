@@ -51,7 +51,7 @@ import yaml
 from broker_plugin.errors import UserError
 from broker_plugin.features import FeatureSettings
 from broker_plugin.lightcurve import LightCurve
-from training.config import LOSSES, POLICIES, TrainingConfig
+from training.config import DEVICE_HELP, LOSSES, POLICIES, TrainingConfig, with_device
 
 OBJECTIVES = ("f1-val", "f1-weighted")
 MODES = ("two-losses", "one-loss")
@@ -583,6 +583,7 @@ def tune_command(
         "workers); fitted once on the study's training split when omitted."),
     seed: int | None = typer.Option(None, "--seed", help="TPE sampler seed (leave it out "
                                     "for workers sharing a study)."),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Bayesian search (Optuna TPE) over the self-regulated CNN's settings (paper §3.4)."""
@@ -591,7 +592,7 @@ def tune_command(
     from training.classifier.tune_analysis import table2_rich
     from training.config import resolve_config
 
-    resolved = resolve_config(preset, config, set_)
+    resolved = resolve_config(preset, config, with_device(set_, device))
     result = run_tune(data, out, resolved, scenario=split_scenario, split_seed=split_seed,
                       mode=mode, objective=objective, alpha=alpha, trials=trials,
                       timeout=timeout, jobs=jobs, storage=storage, study_name=study_name,
