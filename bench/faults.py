@@ -67,6 +67,7 @@ from devtools.kafka_support import (  # noqa: E402
     stop_local_kafka,
     unique_topic_name,
 )
+from devtools.loopback import free_port, http_get  # noqa: E402
 
 SCHEMA_ID = 1101
 #: The bench's own clients keep quiet while the broker is down on purpose (critical only).
@@ -640,26 +641,9 @@ def last_line(log: Path) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def readiness(port: int) -> int | None:
     """/readyz's HTTP status, None when nothing answers."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-            return int(answer.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except OSError:
-        return None
+    return http_get(port, "/readyz")[0] or None
 
 
 def broker_outage(bootstrap: str, work: Path, kafka_state: Path, n: int, rate: float,
@@ -718,16 +702,8 @@ def broker_outage(bootstrap: str, work: Path, kafka_state: Path, n: int, rate: f
 
 def http_text(port: int, path: str) -> str:
     """The body of GET http://127.0.0.1:port/path (an error status's body too; '' if none)."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as answer:
-            return str(answer.read().decode())
-    except urllib.error.HTTPError as exc:
-        return str(exc.read().decode())
-    except OSError:
-        return ""
+    status, body = http_get(port, path)
+    return body if status else ""
 
 
 def auth(work: Path, n: int, seed: int = 6) -> Outcome:

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tarfile
 import time
@@ -25,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from devtools.build_once import build_once
+from devtools.loopback import free_port
 
 VERSION = os.environ.get("SELFREG_APICURIO_VERSION", "2.6.13.Final")
 #: Its Confluent-compatible API: the URL the plugin is given.
@@ -69,12 +69,6 @@ def _fetch_into(folder: Path, version: str) -> None:
         raise ApicurioError(f"{artifact} holds no runner jar")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ApicurioRegistry:
     """One registry process on loopback; `stop()` and `start()` again keep its schemas.
 
@@ -83,7 +77,7 @@ class ApicurioRegistry:
 
     def __init__(self, state_dir: Path, port: int | None = None) -> None:
         self.state_dir = Path(state_dir)
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.runner = fetch()
         self._process: subprocess.Popen[bytes] | None = None
         atexit.register(self.close)

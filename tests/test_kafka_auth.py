@@ -16,12 +16,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +33,7 @@ from devtools.kafka_support import (
     produce_all,
     unique_topic_name,
 )
+from devtools.loopback import free_port, http_get
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -83,20 +81,6 @@ def make_topics(kafka: AuthKafka, label: str, payloads: list[bytes]) -> Topics:
     create_topics(kafka.plaintext, [topics.input, topics.output, topics.dlq])
     produce_all(kafka.plaintext, topics.input, payloads)
     return topics
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def http_get(port: int, path: str) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-            return str(response.read().decode())
-    except urllib.error.HTTPError as err:
-        return str(err.read().decode())
 
 
 def plugin_command(
@@ -179,7 +163,7 @@ def test_right_secret_classifies_and_never_shows_the_password(
             ):
                 output.poll(0.2)
                 dlq.poll(0.05)
-            scraped = [http_get(port, p) for p in ("/metrics", "/healthz", "/readyz")]
+            scraped = [http_get(port, p)[1] for p in ("/metrics", "/healthz", "/readyz")]
             process.send_signal(signal.SIGTERM)
             assert process.wait(30) == 0, log.read_text()[-3000:]
             output.poll(0.5)

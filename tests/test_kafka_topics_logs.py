@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -39,6 +36,7 @@ from broker_plugin.serving.kafka_logging import (
 from broker_plugin.serving.output import OutputSerializer
 from broker_plugin.serving.produce import producer_settings
 from devtools.kafka_support import create_topic, delete_topics, read_topic, unique_topic_name
+from devtools.loopback import free_port, http_get
 from devtools.model_fixture import write_fixture_model
 from devtools.serving_data import write_curves
 
@@ -84,13 +82,6 @@ def _config(bootstrap: str, **changes: object) -> ServingConfig:
 
 
 _PIPELINE = SimpleNamespace(card=SimpleNamespace(name="test", version="1"))
-
-
-def _closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -262,11 +253,8 @@ class _HealthObserver:
 
 
 def _get(port: int, path: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    status, body = http_get(port, path, timeout=5)
+    return status, json.loads(body)
 
 
 def test_consumer_at_a_closed_port_logs_a_few_lines_and_is_not_ready(
@@ -278,7 +266,7 @@ def test_consumer_at_a_closed_port_logs_a_few_lines_and_is_not_ready(
     from broker_plugin.metrics import PluginMetrics
 
     caplog.set_level(logging.INFO, logger="broker_plugin")
-    address = f"127.0.0.1:{_closed_port()}"
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
     health = Health(liveness_timeout=30)
     health.model_loaded("1")
     consumer = AlertConsumer(

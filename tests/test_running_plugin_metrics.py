@@ -12,12 +12,9 @@ import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,6 +36,7 @@ from broker_plugin.serving.output import OutputSerializer
 from broker_plugin.serving.produce import iter_alerts
 from broker_plugin.serving.service import output_schema
 from devtools.kafka_support import create_topics, produce_all, read_topic, unique_topic_name
+from devtools.loopback import free_port, http_get
 from devtools.model_fixture import write_fixture_model
 from devtools.serving_data import periodic_curves
 
@@ -69,23 +67,6 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     dataclasses.replace(card, reference=reference).save(directory / CARD_FILE)
     return directory
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def http_get(port: int, path: str) -> tuple[int, str]:
-    """(status, body) of GET http://127.0.0.1:port/path; (0, reason) while nothing listens."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-    except OSError as err:
-        return 0, str(err)
 
 
 def scrape(port: int) -> Samples:

@@ -23,6 +23,7 @@ from broker_plugin.serving.config import (
 from broker_plugin.serving.dlq import dead_letter_headers, read_dead_letter_headers
 from broker_plugin.serving.kafka_errors import is_transient
 from broker_plugin.serving.output import OutputSerializer
+from devtools.loopback import free_port
 from devtools.model_fixture import write_fixture_model
 from tests.run_config import config_built_by_run as _cli_config
 from tests.run_config import serving_config as _config
@@ -395,7 +396,7 @@ def test_liveness_timeout_is_an_option_of_the_config(
     assert observer is None and server is None
     observer, server = make_observer(
         Pipeline(),  # type: ignore[arg-type]
-        _config(metrics_port=_free_port(), liveness_timeout=15.0),
+        _config(metrics_port=free_port(), liveness_timeout=15.0),
     )
     try:
         assert observer.health.liveness_timeout == 15.0
@@ -405,14 +406,6 @@ def test_liveness_timeout_is_an_option_of_the_config(
     assert Health().liveness_timeout == DEFAULT_LIVENESS_TIMEOUT
     with pytest.raises(ConfigError, match="--liveness-timeout"):
         _config(liveness_timeout=0)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_sasl_password_reaches_both_clients_but_no_log(
