@@ -108,21 +108,13 @@ MIN_POINTS = 7  # UPSILoN's 3rd-order Fourier fit has 7 parameters
 # ---------------------------------------------------------------- parent: the cached venv
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("SELFREG_CACHE") or Path.home() / ".cache" / "selfreg-varstars")
-
-
-def venv_path() -> Path:
-    key = hashlib.sha256(json.dumps(list(SPEC)).encode()).hexdigest()[:16]
-    return cache_dir() / f"venv-upsilon-{key}"
-
-
 def ensure_venv() -> Path:
     """Build the UPSILoN venv once (parallel runs wait for one build)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the outer process only
-    from devtools.build_once import build_once
+    from devtools.build_once import build_once, cache_root
 
-    return build_once(venv_path(), _build_venv)
+    key = hashlib.sha256(json.dumps(list(SPEC)).encode()).hexdigest()[:16]
+    return build_once(cache_root() / f"venv-upsilon-{key}", _build_venv)
 
 
 def _build_venv(venv: Path) -> None:

@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from devtools.build_once import build_once
+from devtools.build_once import build_once, cache_root
 from devtools.loopback import free_port
 
 VERSION = os.environ.get("SELFREG_APICURIO_VERSION", "2.6.13.Final")
@@ -35,10 +35,6 @@ JVM_OPTS = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xmx256m")
 
 class ApicurioError(RuntimeError):
     """Fetching or starting the registry failed; the message says what to check."""
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("SELFREG_CACHE", Path.home() / ".cache" / "selfreg-varstars"))
 
 
 def fetch(version: str = VERSION) -> Path:

@@ -9,9 +9,16 @@ for a finished one.
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+
+
+def cache_root() -> Path:
+    """Where the project caches what it fetches or builds, outside the clone: SELFREG_CACHE,
+    or ~/.cache/selfreg-varstars (unset or empty, as scripts/dev-env reads it)."""
+    return Path(os.environ.get("SELFREG_CACHE") or Path.home() / ".cache" / "selfreg-varstars")
 
 
 def build_once(target: Path, build: Callable[[Path], None]) -> Path:

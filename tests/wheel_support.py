@@ -8,20 +8,16 @@ checkout, so nothing is imported from the source tree by accident.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+from devtools.build_once import build_once, cache_root
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _cache() -> Path:
-    return Path(os.environ.get("SELFREG_CACHE", Path.home() / ".cache" / "selfreg-varstars"))
 
 
 def serving_venv() -> Path:
@@ -29,18 +25,14 @@ def serving_venv() -> Path:
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
     deps = sorted(project["dependencies"])
     key = hashlib.sha256(json.dumps(deps).encode()).hexdigest()[:16]
-    venv = _cache() / f"venv-serving-{key}"
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{venv}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (venv / ".complete").is_file():
-            subprocess.run(["rm", "-rf", str(venv)], check=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                   "--progress-bar", "off"]
-            subprocess.run([*pip, *deps], check=True)
-            (venv / ".complete").touch()
-    return venv
+
+    def build(venv: Path) -> None:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+               "--progress-bar", "off"]
+        subprocess.run([*pip, *deps], check=True)
+
+    return build_once(cache_root() / f"venv-serving-{key}", build)
 
 
 def build_wheel(out: Path) -> Path:
