@@ -151,3 +151,31 @@ def test_augmented_synthetic_batches_follow_the_run_sequence_length(tmp_path) ->
     result = run_varied(tmp_path / "data", tmp_path / "aug", config, "seq-length", "random",
                         1, values=(32,), progress=False, make_source=_source_at_run_length)
     assert result["rows"][0]["table"]["macro_f1"]["two-losses"]["n"] == 1
+
+
+def test_each_mode_trains_with_its_own_tuned_config(tmp_path) -> None:
+    """--one-loss-config / --two-losses-config: each mode's runs use its own settings (here
+    a different number of epochs, which the runs' best_epoch cannot exceed), recorded as the
+    mode's changes; a mode config featurising differently is refused before any training."""
+    from dataclasses import replace
+
+    import pytest
+
+    from training.classifier.experiment import ExperimentError
+
+    write_lightcurve_dir(tmp_path / "data", fake_curves(10, seed=2))
+    shared = _tiny_config()
+    own = {"one-loss": replace(shared, epochs=3, learning_rate=0.003),
+           "two-losses": replace(shared, epochs=1)}
+    result = run_experiment(tmp_path / "data", tmp_path / "exp", shared, "random", 1,
+                            settings=SETTINGS, progress=False,
+                            make_source=lambda *args: FakeSource(), mode_configs=own)
+    assert result["mode_config_changes"]["one-loss"] == {"epochs": 3, "learning_rate": 0.003}
+    assert result["mode_config_changes"]["two-losses"] == {}
+    best = {r["mode"]: r["best_epoch"] for r in result["runs"]}
+    assert best["two-losses"] <= 1
+    with pytest.raises(ExperimentError, match="feature settings"):
+        run_experiment(tmp_path / "data", tmp_path / "exp2", shared, "random", 1,
+                       settings=SETTINGS, progress=False,
+                       make_source=lambda *args: FakeSource(),
+                       mode_configs={"one-loss": replace(shared, sequence_length=300)})

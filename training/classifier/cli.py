@@ -172,10 +172,16 @@ def experiment(
         "snr or seq-length (Tables 3–6)."),
     values: str | None = typer.Option(
         None, "--values", help="With --vary: comma-separated values instead of the paper's."),
+    one_loss_config: Path | None = typer.Option(
+        None, "--one-loss-config", help="The one-loss runs' own config file (e.g. `training "
+        "tune --mode one-loss`'s best-*.yaml), read over --preset; --set applies too."),
+    two_losses_config: Path | None = typer.Option(
+        None, "--two-losses-config", help="The two-losses runs' own config file, likewise."),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
-    """one-loss vs two-losses on the same repeated holdouts (paper's Table 5 layout)."""
+    """one-loss vs two-losses on the same repeated holdouts (paper's Table 5 layout); with
+    --one-loss-config / --two-losses-config each mode trains with its own tuned config."""
     from rich.console import Console
 
     from training.classifier.experiment import (
@@ -188,14 +194,17 @@ def experiment(
     from training.config import resolve_config
 
     resolved = resolve_config(preset, config, with_device(set_, device))
+    own = {mode: resolve_config(preset, path, with_device(set_, device), mode=mode)
+           for mode, path in (("one-loss", one_loss_config), ("two-losses", two_losses_config))
+           if path is not None}
     if vary is None:
         result = run_experiment(data, out, resolved, split_scenario, repeats,
-                                progress=not quiet)
+                                progress=not quiet, mode_configs=own)
         Console().print(experiment_table(result))
         Console().print(f"wrote {out}/experiment.json")
         return
     varied = run_varied(data, out, resolved, vary, split_scenario, repeats,
-                        parse_values(vary, values), progress=not quiet)
+                        parse_values(vary, values), progress=not quiet, mode_configs=own)
     for metric in ("macro_f1", "roc_auc_ovo"):
         Console().print(varied_table(varied, metric))
     Console().print(f"wrote {out}/vary.json")

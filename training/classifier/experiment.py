@@ -9,7 +9,10 @@ For each repeat k = 0..K−1 (seed k everywhere):
    RRLYR-vs-rest forest, T = 1; multiclass: all classes, T = 3);
 2. the pool is split into train/validation (stratified, seed k);
 3. one generator is fitted on the train part (shared by the two-losses run of this repeat);
-4. both modes train with the same config and seed, and are scored on the test set.
+4. both modes train with the same config and seed, and are scored on the test set; or each
+   mode with its own tuned config (`mode_configs`, the CLI's `--one-loss-config` and
+   `--two-losses-config`, e.g. `training tune`'s best files), so that the baseline gets
+   its own search too: the split, the augmented views and the generator stay shared.
 The table gives mean, min and max of macro F1, ROC-AUC OVO and OVR per mode, and two-sided
 Mann–Whitney U and Welch t-test p-values between the modes.
 
@@ -98,6 +101,7 @@ def run_experiment(
     settings: FeatureSettings | None = None,
     progress: bool = True,
     make_source: Any = None,
+    mode_configs: dict[str, TrainingConfig] | None = None,
 ) -> dict[str, Any]:
     """Run the repeats; write OUT/experiment.json; return it.
 
@@ -114,6 +118,7 @@ def run_experiment(
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = settings or config.feature_settings()
     config = replace(config, ensemble_members=1)
+    per_mode = checked_mode_configs(config, mode_configs or {})
     if scenario not in SCENARIOS:
         raise ExperimentError(
             f"unknown --split-scenario {scenario!r}; use {', '.join(SCENARIOS)}")
@@ -140,7 +145,7 @@ def run_experiment(
         else:
             source = make_source(train_curves, classes, settings, config)
         for mode in MODES:
-            run_config = replace(config, mode=mode, seed=config.seed + k)
+            run_config = replace(per_mode[mode], mode=mode, seed=config.seed + k)
             result = train_classifier(train, val, run_config,
                                       source=source if mode == "two-losses" else None,
                                       progress=progress, settings=settings)
@@ -150,13 +155,38 @@ def run_experiment(
                          "best_epoch": result.best_epoch,
                          **{m: scores[m] for m in METRICS},
                          "per_class_recall": scores["per_class_recall"]})
-            _save(out_dir, scenario, repeats, config, runs)
-    return _save(out_dir, scenario, repeats, config, runs)
+            _save(out_dir, scenario, repeats, config, runs, per_mode)
+    return _save(out_dir, scenario, repeats, config, runs, per_mode)
+
+
+def checked_mode_configs(config: TrainingConfig, mode_configs: dict[str, TrainingConfig],
+                         ) -> dict[str, TrainingConfig]:
+    """Each mode's config (the shared one where none is given), single models; refused where
+    a given one's feature settings differ from the shared config's, since both modes are
+    scored on sequences featurised once."""
+    unknown = sorted(set(mode_configs) - set(MODES))
+    if unknown:
+        raise ExperimentError(f"mode config for {', '.join(unknown)}: use {' or '.join(MODES)}")
+    out = {}
+    for mode in MODES:
+        own = replace(mode_configs.get(mode, config), ensemble_members=1)
+        if own.feature_settings() != config.feature_settings():
+            raise ExperimentError(
+                f"the {mode} config's feature settings ({own.feature_settings().to_dict()}) "
+                f"differ from the experiment's ({config.feature_settings().to_dict()}); tune "
+                "both modes with the same sequence length and pair filters, or set them alike")
+        out[mode] = own
+    return out
 
 
 def _save(out_dir: Path, scenario: str, repeats: int, config: TrainingConfig,
-          runs: list[dict[str, Any]]) -> dict[str, Any]:
-    result = {"scenario": scenario, "repeats": repeats, "config": config.to_dict(),
+          runs: list[dict[str, Any]],
+          per_mode: dict[str, TrainingConfig] | None = None) -> dict[str, Any]:
+    shared = config.to_dict()
+    result = {"scenario": scenario, "repeats": repeats, "config": shared,
+              "mode_config_changes": {
+                  mode: {k: v for k, v in c.to_dict().items() if shared.get(k) != v}
+                  for mode, c in (per_mode or {}).items()},
               "runs": runs, "table": compare(runs)}
     (out_dir / "experiment.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
@@ -241,15 +271,19 @@ def parse_values(axis: str, text: str | None) -> tuple[Any, ...]:
 
 def run_varied(data_dir: str | Path, out_dir: str | Path, config: TrainingConfig, axis: str,
                scenario: str, repeats: int, values: Sequence[Any] | None = None,
-               progress: bool = True, make_source: Any = None) -> dict[str, Any]:
-    """`run_experiment` once per value of `axis` (OUT/<axis>-<value>/); OUT/vary.json."""
+               progress: bool = True, make_source: Any = None,
+               mode_configs: dict[str, TrainingConfig] | None = None) -> dict[str, Any]:
+    """`run_experiment` once per value of `axis` (OUT/<axis>-<value>/); OUT/vary.json.
+    The axis' value is applied to each mode's own config too."""
     out_dir = Path(out_dir)
     rows = []
     for value in values or parse_values(axis, None):
         changes = overrides_for(axis, value, config)
         result = run_experiment(data_dir, out_dir / f"{axis}-{value}",
                                 config.with_overrides(changes), scenario,
-                                repeats, progress=progress, make_source=make_source)
+                                repeats, progress=progress, make_source=make_source,
+                                mode_configs={m: c.with_overrides(changes)
+                                              for m, c in (mode_configs or {}).items()})
         rows.append({"value": value, "config_changes": changes, "table": result["table"],
                      "n_train": sorted({r["n_train"] for r in result["runs"]})})
         varied = {"axis": axis, "scenario": scenario, "repeats": repeats, "rows": rows}
