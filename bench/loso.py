@@ -5,6 +5,7 @@
         [--forest-features unfiltered] [--no-forest] [--no-cnn] [--sim-per-class N] [--tag NAME]
         [--max-train-per-group 400] [--max-test-per-class 300] [--truncate 0,100,40,20]
         [--write-selection SEL.csv] [--upsilon PREDS.csv] [--json OUT.json]
+        [--blend "NAME=method[:weight],method[:weight]" ...]
 
 Imports every shared set once into WORKDIR (`training import`'s code), then for each survey
 trains each method on the other surveys (plus `--sim-per-class` simulated stars per class
@@ -14,6 +15,8 @@ Methods: the period-free feature forest (`forest`) and any number of CNN recipes
 overrides; `cadence_from=@others|@all|@target` picks cadence templates per fold, see
 `fold_cadences`). `--write-selection` writes
 the test curves as a light-curve directory and a selection CSV for `bench/peer_upsilon.py`;
+`--blend` adds a weighted mean of methods' probabilities (seeds as an ensemble, the CNN
+beside the forest) as one more column, from the cached predictions;
 `--upsilon PREDS.csv` adds that script's predictions as a column. Not a unit test.
 """
 
@@ -234,6 +237,8 @@ def main() -> None:
     parser.add_argument("--write-selection", type=Path, default=None)
     parser.add_argument("--upsilon", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--blend", action="append", default=[],
+                        help="NAME=method[:weight],method[:weight] (repeatable)")
     args = parser.parse_args()
     from training.crosssurvey.shared_sets import import_shared, load_shared
 
@@ -264,6 +269,15 @@ def main() -> None:
     extra = simulated(args.sim_per_class, args.seed)
     predictions = loso.run_folds(folds, methods, extra, truncations, say,
                                  cache=args.workdir / "predictions" / args.tag)
+    for spec in args.blend:
+        name, _, members = spec.partition("=")
+        parts = {m.partition(":")[0]: float(m.partition(":")[2] or 1)
+                 for m in members.split(",") if m}
+        missing = sorted(set(parts) - set(methods))
+        if missing:
+            raise SystemExit(f"error: --blend {spec!r}: no method {', '.join(missing)} in "
+                             "this run (name it with --cnn or the forest options)")
+        predictions += loso.blend(predictions, name, parts)
     if args.upsilon:
         peer = upsilon_predictions(args.upsilon, folds, truncations)
         predictions = [*predictions, *same_curves(predictions, peer), *peer]

@@ -174,3 +174,18 @@ def test_structure_function_equals_a_pair_by_pair_reference() -> None:
         expected = np.where(counts > 0, sums / np.maximum(counts, 1) / (2 * variance + 1e-6),
                             EMPTY_BIN)
         assert np.allclose(stats[row, first:], expected, rtol=1e-3, atol=1e-4), row
+
+
+def test_blend_weights_methods_on_the_same_folds() -> None:
+    """A blend is the weighted mean of its parts' probabilities per fold and truncation;
+    a fold one part lacks is left out, not scored on the other part alone."""
+    y = np.array([0, 1])
+    a = np.array([[0.9, 0.1], [0.6, 0.4]])
+    b = np.array([[0.3, 0.7], [0.0, 1.0]])
+    preds = [loso.Predictions("a", "S", 0, y, a, a.argmax(1)),
+             loso.Predictions("b", "S", 0, y, b, b.argmax(1)),
+             loso.Predictions("a", "T", 0, y, a, a.argmax(1))]
+    (mixed,) = loso.blend(preds, "ab", {"a": 1.0, "b": 3.0})
+    assert mixed.method == "ab" and mixed.left_out == "S"
+    np.testing.assert_allclose(mixed.probabilities, (a + 3 * b) / 4)
+    assert mixed.predicted.tolist() == [1, 1]

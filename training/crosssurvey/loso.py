@@ -172,6 +172,26 @@ def run_folds(folds: Sequence[Fold], methods: dict[str, Method],
     return out
 
 
+def blend(predictions: Sequence[Predictions], name: str, parts: dict[str, float],
+          ) -> list[Predictions]:
+    """A weighted mean of several methods' probabilities on the same folds (an ensemble of
+    seeds, or the CNN beside the feature forest), as method `name`; folds or truncations
+    that some part lacks are left out."""
+    found = {(p.method, p.left_out, p.truncate): p for p in predictions}
+    total = sum(parts.values())
+    out = []
+    for left_out, n in dict.fromkeys((p.left_out, p.truncate) for p in predictions):
+        members = [found.get((m, left_out, n)) for m in parts]
+        if any(m is None or m.probabilities is None for m in members):
+            continue
+        mixed = sum(w * m.probabilities for w, m in zip(parts.values(), members, strict=True)
+                    ) / total  # type: ignore[union-attr]
+        first = members[0]
+        out.append(Predictions(name, left_out, n, first.y_true, mixed, mixed.argmax(axis=1),
+                               first.ids))  # type: ignore[union-attr]
+    return out
+
+
 def safe_name(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
 
