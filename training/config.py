@@ -83,12 +83,6 @@ class TrainingConfig:
     # epochs and errors of real training curves, shown to the unknown forest beside the
     # catalogued other-class stars (classifier/outliers.py); 0 = none.
     synthetic_outliers: int = 0
-    # Auxiliary target (classifier/period_target.py): beside the class, the network learns
-    # each training curve's log10 period (the catalogue's, else the Fourier fit's Lomb–Scargle
-    # one) from the same period-free sequence, weighted by this factor; 0 = off. Timescale is
-    # what tells a 3-day Cepheid from an RR Lyrae; the head is dropped at export, so serving
-    # neither searches nor needs a period.
-    period_weight: float = 0.0
     # Optimisation.
     epochs: int = 40
     batch_size: int = 128
@@ -195,10 +189,6 @@ class TrainingConfig:
         if not 0.01 < self.augment_max_error <= 1.0:
             raise TrainingConfigError(
                 f"config augment_max_error={self.augment_max_error}: use (0.01, 1] mag")
-        if not 0.0 <= self.period_weight <= 100.0:
-            raise TrainingConfigError(
-                f"config period_weight={self.period_weight}: use a weight in [0, 100] "
-                "(0 = no auxiliary period target)")
         if self.synthetic_outliers < 0:
             raise TrainingConfigError(
                 f"config synthetic_outliers={self.synthetic_outliers}: use a count >= 0")

@@ -100,12 +100,8 @@ def attach_views(
     then, with `config.cadence_from`, `config.transfer_copies` re-observed views.
 
     A copy too short to featurise (thinning of a short curve) or without a usable fit falls
-    back to the original row, so every view is a usable sequence. With `period_weight`, the
-    rows' auxiliary period targets are attached too (period_target.py): views keep them.
+    back to the original row, so every view is a usable sequence.
     """
-    from training.classifier.period_target import attach_periods
-
-    attach_periods(train, curves, config)
     transfer = config.transfer_copies if config.cadence_from else 0
     if (config.augment_copies < 1 and transfer < 1) or len(train) == 0:
         return train

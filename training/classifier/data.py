@@ -40,8 +40,6 @@ class LabelledFeatures:
     # Augmented views of each row (training only, see augment.py): (K, N, 2, L) and (K, N).
     views: np.ndarray | None = None
     view_lengths: np.ndarray | None = None
-    # log10 period [d] per row, NaN where unknown: the auxiliary target (period_target.py).
-    log_period: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.y.size)
@@ -50,10 +48,9 @@ class LabelledFeatures:
         source = None if self.source_index is None else self.source_index[index]
         views = None if self.views is None else self.views[:, index]
         view_lengths = None if self.view_lengths is None else self.view_lengths[:, index]
-        log_period = None if self.log_period is None else self.log_period[index]
         return LabelledFeatures(self.x[index], self.y[index], self.lengths[index],
                                 self.object_ids[index], self.classes, {}, source, views,
-                                view_lengths, log_period)
+                                view_lengths)
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.y, minlength=len(self.classes))

@@ -76,7 +76,6 @@ class VariableStarCNN(nn.Module):
         kernel_size: int = 6,
         fc_units: int = 200,
         summary: bool = False,
-        period_head: bool = False,
     ) -> None:
         super().__init__()
         self.scaling = InputScaling()
@@ -116,9 +115,6 @@ class VariableStarCNN(nn.Module):
             nn.ReLU(),
             nn.Linear(fc_units, n_classes),
         )
-        # Training-only regression of log10 period from the penultimate layer (config
-        # period_weight); `forward`, and so the exported graph, never uses it.
-        self.period_head = nn.Linear(fc_units, 1) if period_head else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -130,22 +126,12 @@ class VariableStarCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 2, L) raw (Δt, Δm) → (N, n_classes) logits."""
-        return self.head(self._learnt(x))
-
-    def logits_and_period(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and the auxiliary log10-period estimate (N,), for training."""
-        if self.period_head is None:
-            raise RuntimeError("this model was built without a period head")
-        hidden = self.head[:-1](self._learnt(x))
-        return self.head[-1](hidden), self.period_head(hidden).squeeze(-1)
-
-    def _learnt(self, x: torch.Tensor) -> torch.Tensor:
         learnt = self.features(self.scaling(x)).flatten(1)
         if self.summary is not None:
             assert self.summary_scaling is not None and self.summary_net is not None
             stats = self.summary_net(self.summary_scaling(self.summary(x)))
             learnt = torch.cat([learnt, stats], dim=1)
-        return learnt
+        return self.head(learnt)
 
 
 class ProbabilityModel(nn.Module):

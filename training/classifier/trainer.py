@@ -41,7 +41,6 @@ from training.classifier.masks import (
 )
 from training.classifier.metrics import confusion, macro_f1
 from training.classifier.model import VariableStarCNN
-from training.classifier.period_target import period_loss, period_target
 from training.classifier.policies import synthetic_counts
 from training.config import TrainingConfig
 from training.generator.tempering import tempered_b
@@ -83,8 +82,7 @@ def seed_everything(seed: int) -> None:
 def build_model(config: TrainingConfig, n_classes: int, length: int) -> VariableStarCNN:
     return VariableStarCNN(n_classes, length=length, n_blocks=config.n_blocks,
                            filters=config.filters, kernel_size=config.kernel_size,
-                           fc_units=config.fc_units, summary=config.summary_features,
-                           period_head=config.period_weight > 0)
+                           fc_units=config.fc_units, summary=config.summary_features)
 
 
 def train_classifier(
@@ -178,7 +176,7 @@ def train_classifier(
             record["loss_real"] = _pass(
                 model, torch.as_tensor(augmented, device=device),
                 torch.as_tensor(train.y, device=device), loss_real, opt_real,
-                config.batch_size, rng, amp, period_target(train, config, device),
+                config.batch_size, rng, amp,
             )
 
             val_logits = _predict(model, val_x, config.batch_size, amp)
@@ -237,10 +235,8 @@ def _pass(
     batch_size: int,
     rng: np.random.Generator,
     amp: bool,
-    period: tuple[torch.Tensor, float] | None = None,
 ) -> float:
-    """One shuffled pass over (x, y); returns the mean batch loss. With `period` (log10
-    periods, NaN unknown, and a weight) the auxiliary period loss is added (period_target)."""
+    """One shuffled pass over (x, y); returns the mean batch loss."""
     model.train()
     order = torch.as_tensor(rng.permutation(len(x)), device=x.device)
     losses = []
@@ -250,12 +246,7 @@ def _pass(
             continue
         optimizer.zero_grad()
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-            if period is None:
-                loss = loss_fn(model(x[index]), y[index])
-            else:
-                logits, estimate = model.logits_and_period(x[index])
-                loss = loss_fn(logits, y[index]) + period[1] * period_loss(
-                    estimate.float(), period[0][index])
+            loss = loss_fn(model(x[index]), y[index])
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
