@@ -2,7 +2,8 @@
 
     python bench/loso.py [--data ../shared/data] [--workdir xs] [--surveys CRTS,EROS-1]
         [--cnn "NAME=key=value;key=value" ...] [--forest-transfer @others|@all]
-        [--forest-features unfiltered] [--no-forest] [--no-cnn] [--sim-per-class N] [--tag NAME]
+        [--forest-features unfiltered] [--no-forest] [--no-cnn] [--sim-per-class N]
+        [--sim-at-surveys N] [--tag NAME]
         [--max-train-per-group 400] [--max-test-per-class 300] [--truncate 0,100,40,20]
         [--write-selection SEL.csv] [--upsilon PREDS.csv] [--json OUT.json]
         [--blend "NAME=method[:weight],method[:weight]" ...]
@@ -141,6 +142,25 @@ def simulated(n_per_class: int, seed: int) -> list[LightCurve]:
             for c in simulate_curves(n_per_class, cadence, seed=seed + k)]
 
 
+def simulated_at_surveys(n_per_class: int, cadences: dict[str, Path], seed: int,
+                         min_curves: int = 20) -> list[LightCurve]:
+    """`n_per_class` simulated stars of every class observed at each survey's own epochs,
+    bands and errors (its curves as cadence templates, labels unused: `@all`), so that every
+    class is shown in every survey's look, with the simulator's physical periods."""
+    from training.cadence_transfer import load_cadence_templates
+    from training.simulator.simulate import simulate_curves
+
+    out: list[LightCurve] = []
+    for k, (survey, directory) in enumerate(sorted(cadences.items())):
+        templates = load_cadence_templates([directory])
+        if len(templates) < min_curves:
+            continue
+        out += [c.with_(survey=f"sim-at-{survey}")
+                for c in simulate_curves(n_per_class, None, seed=seed + 100 + k,
+                                         templates=templates)]
+    return out
+
+
 def write_selection(folds: Sequence[loso.Fold], workdir: Path, path: Path) -> None:
     """Test curves as a light-curve directory, and `set,dir,path,object_id,band,label` rows."""
     from broker_plugin.lightcurve_dir import LightCurveDirWriter
@@ -228,6 +248,9 @@ def main() -> None:
     parser.add_argument("--forest-transfer", default="",
                         help="also a forest trained with re-observed views: @others or @all")
     parser.add_argument("--sim-per-class", type=int, default=0)
+    parser.add_argument("--sim-at-surveys", type=int, default=0,
+                        help="also this many simulated stars per class at each survey's "
+                             "cadence (its epochs, bands and errors; @all)")
     parser.add_argument("--max-train-per-group", type=int, default=400)
     parser.add_argument("--max-test-per-class", type=int, default=300)
     parser.add_argument("--truncate", default="0,100,40,20")
@@ -266,7 +289,10 @@ def main() -> None:
         name, _, overrides = spec.partition("=")
         methods[name] = cnn_method(name, [o for o in overrides.split(";") if o], args.workdir,
                                    cadences)
-    extra = simulated(args.sim_per_class, args.seed)
+    extra = [*simulated(args.sim_per_class, args.seed),
+             *simulated_at_surveys(args.sim_at_surveys, cadences, args.seed)]
+    if extra:
+        say(f"{len(extra)} simulated curves beside the real ones in every fold")
     predictions = loso.run_folds(folds, methods, extra, truncations, say,
                                  cache=args.workdir / "predictions" / args.tag)
     for spec in args.blend:
