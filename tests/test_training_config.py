@@ -53,6 +53,12 @@ def test_model_version_defaults_to_date_and_config_hash() -> None:
     assert a.startswith("2026.12.07+") and len(a) == len("2026.12.07+") + 8
     assert a != b and a == TrainingConfig().resolved_version(today="2026.12.07")
     assert TrainingConfig(model_version="1.2.3").resolved_version() == "1.2.3"
+    # The same recipe on other data is another model: the shipped model's rebuild with new
+    # simulated sets once kept its predecessor's version.
+    assert TrainingConfig().resolved_version(today="2026.12.07", data=["sets/a", "sim-b"]) \
+        not in (a, TrainingConfig().resolved_version(today="2026.12.07", data=["sets/a"]))
+    assert TrainingConfig().resolved_version(today="2026.12.07", data=["b", "a"]) == \
+        TrainingConfig().resolved_version(today="2026.12.07", data=["a", "b"])
 
 
 def test_cli_model_version_reaches_the_card(tmp_path) -> None:

@@ -14,6 +14,7 @@ model selection.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
@@ -209,16 +210,20 @@ class TrainingConfig:
             return FeatureSettings(self.sequence_length, merge_within=merge)
         return replace(FeatureSettings.unfiltered(self.sequence_length), merge_within=merge)
 
-    def resolved_version(self, today: str | None = None) -> str:
-        """`model_version`, or YYYY.MM.DD+<8 hex of the config>: two models trained the same
-        day from different recipes never share a version (metrics, records, chart)."""
+    def resolved_version(self, today: str | None = None, data: Sequence[str] = ()) -> str:
+        """`model_version`, or YYYY.MM.DD+<8 hex of the config and the training data's
+        sources>: two models trained the same day from different recipes or different data
+        never share a version (metrics, records, chart)."""
         if self.model_version:
             return self.model_version
         import datetime as dt
         import hashlib
         import json
 
-        recipe = {k: v for k, v in self.to_dict().items() if k != "model_version"}
+        recipe: dict[str, Any] = {k: v for k, v in self.to_dict().items()
+                                  if k != "model_version"}
+        if data:
+            recipe["training_data"] = sorted(data)
         digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
         day = today or dt.datetime.now(dt.UTC).strftime("%Y.%m.%d")
         return f"{day}+{digest.hexdigest()[:8]}"

@@ -222,7 +222,7 @@ def train_on_curves(
                                    for k, r in enumerate(results)]
     onnx_path, card = export_run(
         [r.model for r in results], run_dir, train.classes, settings, val.batch(),
-        name=config.model_name, version=config.resolved_version(),
+        name=config.model_name, version=config.resolved_version(data=sources),
         min_points=config.min_points, training_data=training_data,
         metrics=card_metrics, config=config.to_dict(),
         # The in-graph statistics (cumulative sums, sorts) agree with torch to ~1e-5 in
