@@ -105,11 +105,10 @@ def cnn_method(name: str, overrides: list[str], workdir: Path,
         run = workdir / "runs" / name / loso.safe_name(fold)
         train_on_curves(train, [f"shared sets without {fold}"], run, config, progress=False)
         onnx_path, card = load_model_dir(run)
-        index = [card.classes.index(c) if c in card.classes else -1 for c in CLASSES]
 
         def predict(curves: Sequence[LightCurve]) -> np.ndarray:
             p = onnx_probabilities(onnx_path, featurise_batch(curves, card.features).x)
-            return np.stack([p[:, i] if i >= 0 else np.zeros(len(p)) for i in index], axis=1)
+            return loso.over_classes(p, card.classes)
 
         return predict
 

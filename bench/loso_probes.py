@@ -62,12 +62,6 @@ def report(name: str, scored: dict[str, dict[int, list[tuple[np.ndarray, np.ndar
         print(f"{name} {variant:<12} pooled macro F1  " + "  ".join(cells), flush=True)
 
 
-def in_classes(p: np.ndarray, classes: Sequence[str]) -> np.ndarray:
-    """Probabilities over a model's classes → over CLASSES (absent classes 0)."""
-    index = [list(classes).index(c) if c in classes else -1 for c in CLASSES]
-    return np.stack([p[:, i] if i >= 0 else np.zeros(len(p)) for i in index], axis=1)
-
-
 def fold_line(fold: str, variant: str, y: np.ndarray, p: np.ndarray) -> None:
     s = loso.score(y, p, p.argmax(1))
     recall = " ".join(f"{c}={v:.2f}" for c, v in s["recall"].items())
@@ -101,7 +95,7 @@ def probe_windows(args: argparse.Namespace) -> None:
         def predict(curves: Sequence[LightCurve], onnx_path: Path = onnx_path,
                     card=card) -> np.ndarray:
             x = featurise_batch(curves, card.features).x
-            return in_classes(onnx_probabilities(onnx_path, x), card.classes)
+            return loso.over_classes(onnx_probabilities(onnx_path, x), card.classes)
 
         y = np.array([CLASSES.index(c.label) for c in fold.test])
         whole = predict(fold.test)
@@ -169,7 +163,7 @@ def probe_adabn(args: argparse.Namespace) -> None:
                      else adapted(result.model, unlabelled, variant == "bn+summary"))
             for n in truncations:
                 x = featurise_batch(truncate_all(fold.test, n), settings).x
-                p = in_classes(predict_probabilities(model, x), result.classes)
+                p = loso.over_classes(predict_probabilities(model, x), result.classes)
                 scored[variant][n].append((y, p))
                 if n == 0:
                     fold_line(fold.left_out, variant, y, p)

@@ -189,3 +189,14 @@ def test_blend_weights_methods_on_the_same_folds() -> None:
     assert mixed.method == "ab" and mixed.left_out == "S"
     np.testing.assert_allclose(mixed.probabilities, (a + 3 * b) / 4)
     assert mixed.predicted.tolist() == [1, 1]
+
+
+def test_over_classes_lines_a_model_up_with_ours() -> None:
+    """A model's columns in its own class order come out in CLASSES order, a class the model
+    lacks as zeros."""
+    p = np.array([[0.7, 0.3], [0.1, 0.9]])
+    out = loso.over_classes(p, ["RRLYR", "CEP"])
+    assert out.shape == (2, len(CLASSES))
+    np.testing.assert_allclose(out[:, CLASSES.index("RRLYR")], [0.7, 0.1])
+    np.testing.assert_allclose(out[:, CLASSES.index("CEP")], [0.3, 0.9])
+    assert not out[:, CLASSES.index("ECL")].any()

@@ -184,8 +184,9 @@ def _save(out_dir: Path, scenario: str, repeats: int, config: TrainingConfig,
           per_mode: dict[str, TrainingConfig] | None = None) -> dict[str, Any]:
     shared = config.to_dict()
     result = {"scenario": scenario, "repeats": repeats, "config": shared,
-              "mode_config_changes": {
-                  mode: {k: v for k, v in c.to_dict().items() if shared.get(k) != v}
+              "mode_config_changes": {  # the mode itself is the key, not a change
+                  mode: {k: v for k, v in c.to_dict().items()
+                         if k != "mode" and shared.get(k) != v}
                   for mode, c in (per_mode or {}).items()},
               "runs": runs, "table": compare(runs)}
     (out_dir / "experiment.json").write_text(json.dumps(result, indent=2) + "\n")

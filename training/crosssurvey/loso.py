@@ -172,6 +172,15 @@ def run_folds(folds: Sequence[Fold], methods: dict[str, Method],
     return out
 
 
+def over_classes(probabilities: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """A model's (N, len(classes)) probabilities as (N, len(CLASSES)) columns in our order,
+    0 for a class the model does not know, so every method of the table lines up."""
+    classes = list(classes)
+    index = [classes.index(c) if c in classes else -1 for c in CLASSES]
+    return np.stack([probabilities[:, i] if i >= 0 else np.zeros(len(probabilities))
+                     for i in index], axis=1)
+
+
 def blend(predictions: Sequence[Predictions], name: str, parts: dict[str, float],
           ) -> list[Predictions]:
     """A weighted mean of several methods' probabilities on the same folds (an ensemble of
