@@ -208,6 +208,26 @@ def test_random_windows_keep_contiguous_pairs_and_pad() -> None:
     assert np.all(out[0, 0, kept.size:] == 0)
 
 
+def test_log_window_widths_favour_short_histories() -> None:
+    """Log-uniform widths show short windows far more often than uniform ones, in range."""
+    x = np.ones((4000, 2, 300), np.float32)
+    shares = {}
+    for widths in ("uniform", "log"):
+        out = random_windows(x, np.full(4000, 300), np.random.default_rng(0), probability=1.0,
+                             min_length=20, widths=widths)
+        kept = (out[:, 0] > 0).sum(axis=1)
+        assert kept.min() >= 20 and kept.max() <= 300
+        shares[widths] = float(np.mean(kept <= 40))
+    assert shares["log"] > 2.5 * shares["uniform"]
+
+
+def test_unknown_window_widths_are_a_config_error() -> None:
+    from training.config import TrainingConfig, TrainingConfigError
+
+    with pytest.raises(TrainingConfigError, match="window_widths"):
+        TrainingConfig(window_widths="square")
+
+
 def test_model_scaling_keeps_padding_zero() -> None:
     """Input scaling maps zero padding to zero (the network can tell padding from data)."""
     from training.classifier.model import InputScaling

@@ -31,6 +31,7 @@ LOSSES = ("ce", "weighted_ce", "focal")
 POLICIES = ("ccr", "max_confusion", "max_pairwise_confusion", "proportion", "no_priority")
 SELECTIONS = ("f1_val", "f1_weighted", "val_loss")
 MODES = ("two-losses", "one-loss")
+WINDOW_WIDTHS = ("uniform", "log")
 GENERATOR_PRESETS = ("quick", "default", "paper")  # training.generator.config.PRESETS
 
 
@@ -99,6 +100,7 @@ class TrainingConfig:
     # Augmentation: random windows of random length of the real curves.
     window_probability: float = 0.5
     window_min_length: int = 20
+    window_widths: str = "uniform"  # or "log": more short windows (data.random_windows)
     # Survey augmentation (classifier/augment.py): `augment_copies` copies of each training
     # curve, each made nightly / thinned / noisier with these probabilities; 0 = off.
     augment_copies: int = 0
@@ -151,6 +153,7 @@ class TrainingConfig:
             "loss_synthetic": LOSSES,
             "policy": POLICIES,
             "selection": SELECTIONS,
+            "window_widths": WINDOW_WIDTHS,
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:

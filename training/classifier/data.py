@@ -20,6 +20,7 @@ from broker_plugin.features import FeatureBatch, FeatureSettings
 from broker_plugin.lightcurve import CLASSES, LightCurve
 from broker_plugin.lightcurve_dir import read_lightcurve_dir
 from broker_plugin.model_inputs import curve_inputs, min_pairs
+from training.config import WINDOW_WIDTHS
 
 
 class TrainingDataError(UserError, ValueError):
@@ -146,22 +147,32 @@ def random_windows(
     rng: np.random.Generator,
     probability: float = 0.5,
     min_length: int = 20,
+    widths: str = "uniform",
 ) -> np.ndarray:
     """Augmentation: with `probability`, replace a sequence by a random window of random length.
 
     Alerts carry short histories, so training must see short sequences. A window of w
     consecutive (Δt, Δm) pairs starting at s is what featurising the corresponding stretch
     of the light curve gives (up to the per-curve quantile filters), moved to the start and
-    zero-padded like every other short sequence. Vectorised over the batch.
+    zero-padded like every other short sequence. Widths are uniform in [min_length, length]
+    or, with `widths="log"`, log-uniform, which shows a 300-pair curve as 20–40 pairs
+    (a young object's history) a quarter of the time instead of 7 %. Vectorised.
     """
+    if widths not in WINDOW_WIDTHS:
+        raise ValueError(f"window widths {widths!r}: use one of {', '.join(WINDOW_WIDTHS)}")
     n, _, size = x.shape
     lengths = np.asarray(lengths, dtype=np.int64)
     chosen = (rng.random(n) < probability) & (lengths > min_length)
     if not chosen.any():
         return x
     low = np.minimum(min_length, lengths)
-    width = np.where(chosen, low + np.floor(rng.random(n) * (lengths - low + 1)), lengths)
-    width = width.astype(np.int64)
+    u = rng.random(n)
+    if widths == "log":
+        span = np.log(lengths + 1.0) - np.log(np.maximum(low, 1))
+        drawn = np.floor(np.maximum(low, 1) * np.exp(u * span))
+    else:
+        drawn = low + np.floor(u * (lengths - low + 1))
+    width = np.where(chosen, np.clip(drawn, low, lengths), lengths).astype(np.int64)
     start = np.where(chosen, np.floor(rng.random(n) * (lengths - width + 1)), 0).astype(np.int64)
     position = np.arange(size)[None, :]
     source = np.clip(start[:, None] + position, 0, size - 1)

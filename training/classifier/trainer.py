@@ -172,7 +172,8 @@ def train_classifier(
 
             epoch_x, epoch_lengths = epoch_view(train, rng)
             augmented = random_windows(epoch_x, epoch_lengths, rng,
-                                       config.window_probability, config.window_min_length)
+                                       config.window_probability, config.window_min_length,
+                                       config.window_widths)
             record["loss_real"] = _pass(
                 model, torch.as_tensor(augmented, device=device),
                 torch.as_tensor(train.y, device=device), loss_real, opt_real,
