@@ -152,8 +152,22 @@ def test_simulated_outliers_take_the_templates_cadence_and_vary_as_drawn() -> No
     made = simulated_outliers(templates, 40, seed=1)
     assert len(made) == 40 and all(c.label is None for c in made)
     kinds = {c.meta["source_class"] for c in made}
-    assert kinds == {"simulated DRW", "simulated constant"}
+    assert kinds == {"simulated DRW", "simulated multi-periodic", "simulated constant"}
     times = {tuple(np.round(t.time, 6)) for t in templates}
     assert all(tuple(np.round(c.time, 6)) in times for c in made)
     constant = next(c for c in made if c.meta["source_class"] == "simulated constant")
     assert np.std(constant.mag) < 0.05  # only its 0.02 mag errors
+
+
+def test_multiperiodic_outliers_stay_small_and_slower_than_delta_scuti() -> None:
+    """A few hundredths of a magnitude at most, and no power at δ Scuti periods (< 0.3 d)."""
+    from training.classifier.outliers import MULTIPERIODIC_MAG, multiperiodic
+
+    rng = np.random.default_rng(5)
+    time = np.arange(0.0, 60.0, 0.01)
+    for _ in range(20):
+        signal = multiperiodic(time, rng)
+        assert np.abs(signal).max() <= 4 * MULTIPERIODIC_MAG[1]
+        power = np.abs(np.fft.rfft(signal)) ** 2
+        frequency = np.fft.rfftfreq(time.size, d=0.01)
+        assert power[frequency > 1 / 0.25].sum() < 0.01 * power.sum()
