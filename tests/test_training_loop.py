@@ -228,6 +228,28 @@ def test_unknown_window_widths_are_a_config_error() -> None:
         TrainingConfig(window_widths="square")
 
 
+def test_branch_dropout_drops_whole_rows_in_training_only() -> None:
+    """Rows lose all their convolutional features together, and eval mode is untouched."""
+    from training.classifier.model import VariableStarCNN
+
+    torch.manual_seed(0)
+    model = VariableStarCNN(3, length=60, n_blocks=2, summary=True, branch_dropout=0.5)
+    x = torch.randn(256, 2, 60).abs()
+    seen = []
+    model.features.register_forward_hook(lambda _m, _i, out: seen.append(out))
+    model.head.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    model.train()
+    model(x)
+    conv, joined = seen[0].flatten(1), seen[1][:, :-64]
+    dropped = (joined == 0).all(dim=1)
+    assert 0.3 < dropped.float().mean() < 0.7
+    assert torch.allclose(joined[~dropped], conv[~dropped] * 2.0)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+    assert VariableStarCNN(3, length=60, n_blocks=2, branch_dropout=0.5).branch_dropout == 0.0
+
+
 def test_model_scaling_keeps_padding_zero() -> None:
     """Input scaling maps zero padding to zero (the network can tell padding from data)."""
     from training.classifier.model import InputScaling

@@ -76,6 +76,9 @@ class TrainingConfig:
     # Period-free statistics of the magnitude distribution beside the sequence, computed
     # inside the graph (classifier/summary.py): cadence-robust evidence for new surveys.
     summary_features: bool = False
+    # With summary_features: share of training rows that see the statistics alone (their
+    # convolutional features dropped whole; model.VariableStarCNN). 0 = off.
+    branch_dropout: float = 0.0
     # Factor on the temperature fitted on the validation split (calibration.py). That split
     # comes from the training surveys; a survey the model never saw is classified less
     # reliably, so the same probabilities are overconfident there. bench/shift_temperature.py
@@ -160,6 +163,10 @@ class TrainingConfig:
                 raise TrainingConfigError(
                     f"config {key}={getattr(self, key)!r} is not one of {', '.join(allowed)}"
                 )
+        if not 0.0 <= self.branch_dropout < 1.0:
+            raise TrainingConfigError(
+                f"config branch_dropout={self.branch_dropout}: use [0, 1) (the share of rows "
+                "whose convolutional features are dropped)")
         if not 2 <= self.n_blocks <= 4:
             raise TrainingConfigError(f"config n_blocks={self.n_blocks}: use 2, 3 or 4")
         for key in ("epsilon", "validation_fraction", "selection_alpha",

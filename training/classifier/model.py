@@ -76,8 +76,14 @@ class VariableStarCNN(nn.Module):
         kernel_size: int = 6,
         fc_units: int = 200,
         summary: bool = False,
+        branch_dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        # With summary statistics: the share of training rows whose convolutional features
+        # are dropped whole (scaled up on the others), so the head learns to classify from
+        # the statistics alone too, which move better across surveys. Inactive in eval mode,
+        # hence absent from the exported graph.
+        self.branch_dropout = branch_dropout if summary else 0.0
         self.scaling = InputScaling()
         blocks: list[nn.Module] = []
         in_channels, size = 2, length
@@ -127,6 +133,9 @@ class VariableStarCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 2, L) raw (Δt, Δm) → (N, n_classes) logits."""
         learnt = self.features(self.scaling(x)).flatten(1)
+        if self.training and self.branch_dropout > 0:
+            keep = torch.rand(learnt.shape[0], 1, device=learnt.device) >= self.branch_dropout
+            learnt = learnt * keep.to(learnt.dtype) / (1.0 - self.branch_dropout)
         if self.summary is not None:
             assert self.summary_scaling is not None and self.summary_net is not None
             stats = self.summary_net(self.summary_scaling(self.summary(x)))

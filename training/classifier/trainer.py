@@ -82,7 +82,8 @@ def seed_everything(seed: int) -> None:
 def build_model(config: TrainingConfig, n_classes: int, length: int) -> VariableStarCNN:
     return VariableStarCNN(n_classes, length=length, n_blocks=config.n_blocks,
                            filters=config.filters, kernel_size=config.kernel_size,
-                           fc_units=config.fc_units, summary=config.summary_features)
+                           fc_units=config.fc_units, summary=config.summary_features,
+                           branch_dropout=config.branch_dropout)
 
 
 def train_classifier(
