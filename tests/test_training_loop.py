@@ -311,3 +311,39 @@ def test_generator_source_maps_generator_classes_to_trainer_classes() -> None:
     source = GeneratorSource(FakeGenerator(), CLASSES, SETTINGS, n_oversampling=2)
     x, y = source({"CEP": 1, "ECL": 3, "RRLYR": 2}, 1.0, 0)
     assert sorted(y.tolist()) == [0, 0, 2, 2, 2, 2] and x.shape == (6, 2, 64)
+
+
+def test_weight_averaging_serves_the_mean_of_the_last_epochs() -> None:
+    """The mean is element-wise over float entries; BatchNorm statistics are re-estimated
+    on the data pass, so they are the data's moments, not an average of stale ones."""
+    from training.classifier.model import VariableStarCNN
+    from training.classifier.trainer import averaged_state, refresh_batchnorm
+
+    states = [{"w": torch.full((2,), float(k)), "n": torch.tensor(k)} for k in (1, 2, 6)]
+    mean = averaged_state(states)
+    assert torch.equal(mean["w"], torch.full((2,), 3.0)) and int(mean["n"]) == 6
+    model = VariableStarCNN(3, length=60, n_blocks=2)
+    x = torch.randn(512, 2, 60).abs() * 3
+    refresh_batchnorm(model, x, batch_size=64)
+    first_norm = model.features[1]
+    inputs = model.features[0](model.scaling(x))
+    assert torch.allclose(first_norm.running_mean, inputs.mean(dim=(0, 2)), atol=1e-4)
+    assert not model.training and first_norm.momentum == 0.1
+
+
+def test_weight_averaging_trains_and_reports_the_averaged_epochs() -> None:
+    from training.classifier.trainer import train_classifier
+    from training.config import TrainingConfig
+
+    rng = np.random.default_rng(0)
+    x = np.abs(rng.normal(size=(60, 2, 50))).astype(np.float32)
+    y = np.arange(60) % 3
+    from training.classifier.data import LabelledFeatures
+
+    data = LabelledFeatures(x, y, np.full(60, 50), np.arange(60).astype(str),
+                            ["CEP", "ECL", "RRLYR"])
+    config = TrainingConfig(mode="one-loss", epochs=4, patience=10, weight_averaging=3,
+                            n_blocks=2, sequence_length=50, device="cpu")
+    result = train_classifier(data, data, config, progress=False)
+    assert result.extra == {"averaged_epochs": 3} and result.best_epoch == 4
+    assert 0.0 <= result.best_score <= 1.0

@@ -94,6 +94,9 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     patience: int = 8
+    # Serve the mean of the weights at the end of the last N epochs (BatchNorm statistics
+    # re-estimated) instead of the best single epoch; 0 = the best epoch (trainer.py).
+    weight_averaging: int = 0
     selection: str = "f1_val"
     selection_alpha: float = 0.2
     # Deep ensemble: this many members trained on the same split from seeds seed, seed+1, ...
@@ -167,6 +170,10 @@ class TrainingConfig:
             raise TrainingConfigError(
                 f"config branch_dropout={self.branch_dropout}: use [0, 1) (the share of rows "
                 "whose convolutional features are dropped)")
+        if self.weight_averaging < 0:
+            raise TrainingConfigError(
+                f"config weight_averaging={self.weight_averaging}: use 0 (the best epoch) or "
+                "the number of last epochs to average")
         if not 2 <= self.n_blocks <= 4:
             raise TrainingConfigError(f"config n_blocks={self.n_blocks}: use 2, 3 or 4")
         for key in ("epsilon", "validation_fraction", "selection_alpha",

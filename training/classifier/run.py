@@ -212,7 +212,8 @@ def train_on_curves(
         "dropped": train.dropped,
         "mode": config.mode,
     }
-    card_metrics = {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
+    card_metrics = {"best_epoch": result.best_epoch, **result.extra,
+                    "epochs_run": len(result.history),
                     "seconds_per_epoch": float(np.mean([r.seconds_per_epoch for r in results])),
                     "synthetic_batches": sum(r.synthetic_batches for r in results),
                     "generator_fit_seconds": generator_seconds, "device": result.device,
