@@ -63,9 +63,9 @@ def profile(model_dir: Path, batch: int, repeats: int) -> dict[str, object]:
         label = event.get("name", "")
         if event.get("cat") != "Node" or not label.endswith("_kernel_time"):
             continue
-        node = label.removesuffix("_kernel_time")
-        parts[part_of(node)] += event["dur"]
-        if part_of(node) == "summary statistics":
+        part = part_of(label.removesuffix("_kernel_time"))
+        parts[part] += event["dur"]
+        if part == "summary statistics":
             ops[event.get("args", {}).get("op_name", "?")] += event["dur"]
     total = sum(parts.values()) or 1
     return {"model": str(model_dir), "version": card.version, "batch": batch,

@@ -26,6 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from broker_plugin.features import FeatureSettings  # noqa: E402
 from broker_plugin.lightcurve import CLASSES, LightCurve  # noqa: E402
 from broker_plugin.lightcurve_dir import read_lightcurve_dir  # noqa: E402
 from broker_plugin.model_card import load_model_dir  # noqa: E402
@@ -46,13 +47,14 @@ def capped(curves: list[LightCurve], cap: int, seed: int) -> list[LightCurve]:
             for i in sorted(rng.permutation(len(group))[:cap])]
 
 
-def ceiling(curves: list[LightCurve], features: object, seed: int = 0) -> dict[str, object]:
+def ceiling(curves: list[LightCurve], features: FeatureSettings, seed: int = 0
+            ) -> dict[str, object]:
     """Cross-validated AUROC of other-class stars against in-class ones, pooled and per class."""
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
-    x = curve_statistics(curves, features)  # type: ignore[arg-type]
+    x = curve_statistics(curves, features)
     source = np.array([source_class_of(c) for c in curves])
     other = np.array([c.label not in CLASSES for c in curves])
     target = np.where(other, "other:" + source, np.array([str(c.label) for c in curves]))
