@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,9 +216,19 @@ class TopicReader:
         self.messages: list[Message] = []
 
     def read(self, expected: int, timeout_s: float = 30.0) -> list[Message]:
-        """Everything read so far, waiting until `expected` arrived or the timeout."""
+        """Everything read so far, waiting until `expected` arrived or the timeout.
+
+        It counts records, duplicates included: to wait for *distinct* outputs of an
+        at-least-once consumer (which redelivers after a crash), use `read_until`.
+        """
+        return self.read_until(lambda messages: len(messages) >= expected, timeout_s)
+
+    def read_until(
+        self, done: Callable[[list[Message]], bool], timeout_s: float = 30.0
+    ) -> list[Message]:
+        """Everything read so far, polling until `done(messages)` holds or the timeout."""
         deadline = time.monotonic() + timeout_s
-        while len(self.messages) < expected and time.monotonic() < deadline:
+        while not done(self.messages) and time.monotonic() < deadline:
             self.poll(0.2)
         return self.messages
 

@@ -305,8 +305,8 @@ def test_two_consumers_split_partitions_without_loss(bootstrap: str, pipeline) -
             split = (owned_a.owned, owned_b.owned)
             produce_all(bootstrap, topics["in"], alerts[first:], keys[first:])
             with TopicReader(bootstrap, topics["out"]) as reader:
-                _wait_for(lambda: len({m.key() for m in reader.read(len(alerts), 0.2)})
-                          >= len(alerts), 60, "an output for every alert")
+                # distinct keys: a batch redelivered by the rebalance repeats some records
+                reader.read_until(lambda got: len({m.key() for m in got}) >= len(alerts), 60)
                 reader.poll(0.5)
                 records = Counter(json.loads(m.value())["alert_id"] for m in reader.messages)
         finally:
