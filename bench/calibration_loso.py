@@ -14,7 +14,7 @@ scores the survey it never saw:
 * all of it pooled over every left-out curve.
 
 Usage: python bench/calibration_loso.py --workdir WORKDIR [--method cnnsum_all]
-       [--calibrate-with 100] [--json FILE]
+       [--sim-at-surveys N] [--calibrate-with 100] [--json FILE]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from training.classifier.metrics import summary, unknown_detection  # noqa: E402
 from training.classifier.outliers import simulated_outliers  # noqa: E402
 from training.crosssurvey.loso import cap_per_group, survey_of  # noqa: E402
 from training.crosssurvey.shared_sets import SET_NAMES  # noqa: E402
+from training.crosssurvey.simulated import simulated_at_surveys, write_cadences  # noqa: E402
 
 
 def probabilities_and_scores(model_dir: Path, curves: list[LightCurve]):
@@ -99,12 +101,15 @@ def shifted(run: Path, val: list[LightCurve], seed: int):
 
 
 def fold(run: Path, survey: str, curves: list[LightCurve], out: Path, n_cal: int,
-         seed: int, shift: bool, unknown_score: str = "auto", outliers: int = 0
-         ) -> dict[str, Any]:
+         seed: int, shift: bool, unknown_score: str = "auto", outliers: int = 0,
+         simulated: Sequence[LightCurve] = ()) -> dict[str, Any]:
+    """One fold; `simulated` are the simulated stars the fold model trained beside the real
+    ones (bench/loso.py's --sim-at-surveys): with them the unknown score's bank is the
+    model's whole training split, as `training train` builds it."""
     from training.classifier.calibrate import calibrate_model
 
     train_pool = [c for c in curves if survey_of(c) != survey and c.label in CLASSES]
-    bank, val = split_of_run(run, train_pool)
+    bank, val = split_of_run(run, [*train_pool, *simulated])
     val = [c for c in val if not is_simulated(c)]
     calibrated = out / "calibrated"
     if shift:
@@ -183,9 +188,13 @@ def main() -> None:
     parser.add_argument("--unknown-score", default="auto", choices=["auto", "forest", "knn"],
                         help="the tail's unknown score (auto: the forest where the model has "
                              "summary statistics)")
-    parser.add_argument("--synthetic-outliers", type=int, default=1000,
-                        help="simulated DRW/constant curves at the training curves' cadences "
-                             "shown to the unknown forest (the recipe's synthetic_outliers)")
+    parser.add_argument("--synthetic-outliers", type=int, default=2000,
+                        help="simulated outliers (DRW, multi-periodic, spotted, constant) at "
+                             "the training curves' cadences shown to the unknown forest (the "
+                             "recipe's synthetic_outliers)")
+    parser.add_argument("--sim-at-surveys", type=int, default=0,
+                        help="the N of the bench/loso.py run that trained the fold models: "
+                             "its simulated training stars join the unknown score's bank")
     parser.add_argument("--shifted", action="store_true",
                         help="fit the temperature on the validation rows plus their "
                              "augmented and cadence-transferred views")
@@ -193,6 +202,8 @@ def main() -> None:
     curves = [c for name in SET_NAMES if (args.workdir / "sets" / name).is_dir()
               for c in load_curves(args.workdir / "sets" / name)]
     runs = sorted((args.workdir / "runs" / args.method).iterdir())
+    simulated = simulated_at_surveys(args.sim_at_surveys,
+                                     write_cadences(curves, args.workdir), args.seed)
     results = []
     for run in runs:
         if not (run / "split.csv").is_file():
@@ -203,10 +214,10 @@ def main() -> None:
             print(f"{survey}: {n_test} labelled curves, skipped", file=sys.stderr)
             continue
         tag = (f"{'shifted' if args.shifted else 'validation'}-{args.unknown_score}"
-               f"-{args.synthetic_outliers}")
+               f"-{args.synthetic_outliers}-sim{args.sim_at_surveys}")
         r = fold(run, survey, curves, args.workdir / "calibration" / args.method / tag / survey,
                  args.calibrate_with, args.seed, args.shifted, args.unknown_score,
-                 args.synthetic_outliers)
+                 args.synthetic_outliers, simulated)
         results.append(r)
         tc = r.get("target_calibrated", {})
         print(f"{survey:10s} n={r['n_test']:5d} T={r['temperature']:.2f} ECE "

@@ -40,6 +40,11 @@ sys.path.insert(0, str(ROOT))
 from broker_plugin.features import FeatureSettings, featurise_batch  # noqa: E402
 from broker_plugin.lightcurve import CLASSES, LightCurve  # noqa: E402
 from training.crosssurvey import loso  # noqa: E402
+from training.crosssurvey.simulated import (  # noqa: E402
+    simulated,
+    simulated_at_surveys,
+    write_cadences,
+)
 
 
 def say(message: str) -> None:
@@ -113,51 +118,6 @@ def cnn_method(name: str, overrides: list[str], workdir: Path,
         return predict
 
     return fit
-
-
-def write_cadences(curves: Sequence[LightCurve], workdir: Path) -> dict[str, Path]:
-    """Each survey's curves without labels, one directory per survey, as cadence templates."""
-    from broker_plugin.lightcurve_dir import LightCurveDirWriter
-
-    out: dict[str, Path] = {}
-    for survey in sorted({loso.survey_of(c) for c in curves}):
-        target = workdir / "cadences" / loso.safe_name(survey)
-        out[survey] = target
-        if (target / "manifest.csv").is_file():
-            continue
-        with LightCurveDirWriter(target, "lc") as writer:
-            writer.write(c.with_(label=None, meta={}, params={}) for c in curves
-                         if loso.survey_of(c) == survey)
-    return out
-
-
-def simulated(n_per_class: int, seed: int) -> list[LightCurve]:
-    from training.simulator.simulate import simulate_curves
-
-    if n_per_class <= 0:
-        return []
-    return [c.with_(survey=f"sim-{cadence}") for k, cadence in enumerate(("ogle", "lsst",
-                                                                          "sparse"))
-            for c in simulate_curves(n_per_class, cadence, seed=seed + k)]
-
-
-def simulated_at_surveys(n_per_class: int, cadences: dict[str, Path], seed: int,
-                         min_curves: int = 20) -> list[LightCurve]:
-    """`n_per_class` simulated stars of every class observed at each survey's own epochs,
-    bands and errors (its curves as cadence templates, labels unused: `@all`), so that every
-    class is shown in every survey's look, with the simulator's physical periods."""
-    from training.cadence_transfer import load_cadence_templates
-    from training.simulator.simulate import simulate_curves
-
-    out: list[LightCurve] = []
-    for k, (survey, directory) in enumerate(sorted(cadences.items())):
-        templates = load_cadence_templates([directory])
-        if len(templates) < min_curves:
-            continue
-        out += [c.with_(survey=f"sim-at-{survey}")
-                for c in simulate_curves(n_per_class, None, seed=seed + 100 + k,
-                                         templates=templates)]
-    return out
 
 
 def write_selection(folds: Sequence[loso.Fold], workdir: Path, path: Path) -> None:

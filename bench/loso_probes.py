@@ -34,6 +34,7 @@ import loso as bench_loso  # noqa: E402
 from broker_plugin.features import featurise_batch  # noqa: E402
 from broker_plugin.lightcurve import CLASSES, LightCurve  # noqa: E402
 from training.crosssurvey import loso  # noqa: E402
+from training.crosssurvey.simulated import write_cadences  # noqa: E402
 from training.crosssurvey.truncate import truncate_all  # noqa: E402
 
 RECIPE = ["summary_features=true", "pair_filters=false", "num_threads=1"]
@@ -138,7 +139,7 @@ def probe_adabn(args: argparse.Namespace) -> None:
     from training.config import resolve_config
 
     curves, folds = shared_folds(args)
-    cadences = bench_loso.write_cadences(curves, args.workdir)
+    cadences = write_cadences(curves, args.workdir)
     truncations = (0, 100, 40, 20)
     variants = ("none", "bn", "bn+summary")
     scored: dict[str, dict[int, list]] = {v: {n: [] for n in truncations} for v in variants}
@@ -182,7 +183,7 @@ def probe_noise_floor(args: argparse.Namespace) -> None:
 
     curves, folds = shared_folds(args, lifted)
     work = args.workdir / f"noise-floor-{args.floor:g}"
-    cadences = bench_loso.write_cadences(curves, work)
+    cadences = write_cadences(curves, work)
     method = bench_loso.forest_method(args.seed, "@all", cadences=cadences,
                                       settings=bench_loso.parse_feature_settings("unfiltered"))
     predictions = loso.run_folds(folds, {"forest@all": method}, (), (0, 40), bench_loso.say,

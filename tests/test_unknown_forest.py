@@ -152,7 +152,8 @@ def test_simulated_outliers_take_the_templates_cadence_and_vary_as_drawn() -> No
     made = simulated_outliers(templates, 40, seed=1)
     assert len(made) == 40 and all(c.label is None for c in made)
     kinds = {c.meta["source_class"] for c in made}
-    assert kinds == {"simulated DRW", "simulated multi-periodic", "simulated constant"}
+    assert kinds == {"simulated DRW", "simulated multi-periodic", "simulated spotted",
+                     "simulated constant"}
     times = {tuple(np.round(t.time, 6)) for t in templates}
     assert all(tuple(np.round(c.time, 6)) in times for c in made)
     constant = next(c for c in made if c.meta["source_class"] == "simulated constant")
@@ -171,3 +172,30 @@ def test_multiperiodic_outliers_stay_small_and_slower_than_delta_scuti() -> None
         power = np.abs(np.fft.rfft(signal)) ** 2
         frequency = np.fft.rfftfreq(time.size, d=0.01)
         assert power[frequency > 1 / 0.25].sum() < 0.01 * power.sum()
+
+
+def test_spotted_rotators_dim_at_their_period_and_drift_over_spot_lifetimes() -> None:
+    """One-sided (spots only dim), modulated at the rotation period, and quasi-periodic:
+    the modulation of one season differs from that of a season a few spot lifetimes later."""
+    from training.classifier.outliers import (
+        SPOT_LIFETIME_DAYS,
+        SPOTTED_DAYS,
+        SPOTTED_MAG,
+        spotted_rotator,
+    )
+
+    rng = np.random.default_rng(7)
+    time = np.arange(0.0, 3000.0, 0.05)
+    drifts = []
+    for _ in range(20):
+        signal = spotted_rotator(time, rng)
+        assert signal.min() >= 0.0
+        assert 0.0 < np.ptp(signal) < 12 * SPOTTED_MAG[1]
+        power = np.abs(np.fft.rfft(signal - signal.mean())) ** 2
+        frequency = np.fft.rfftfreq(time.size, d=0.05)
+        peak = frequency[np.argmax(power[1:]) + 1]
+        assert 1 / (1.2 * SPOTTED_DAYS[1]) <= peak <= 1.2 / SPOTTED_DAYS[0]
+        season = int(SPOT_LIFETIME_DAYS[1] / 0.05)
+        first, last = signal[:season], signal[-season:]
+        drifts.append(abs(np.std(first) - np.std(last)) / max(np.std(first), np.std(last)))
+    assert np.median(drifts) > 0.1  # amplitudes wander; a pulsator's would stay put
