@@ -8,7 +8,8 @@ the factor by which a new survey's uncertainty exceeds the validation split's. T
 stores it as `shift_temperature` (training multiplies its fitted temperature by it).
 
 Measured honestly (nested): for each left-out survey, the factor is fitted on the *other*
-folds' predictions only, then its ECE is scored on that survey.
+folds' predictions only, then its ECE is scored on that survey. Beside it, the survey's own
+best factor (chosen on its own labels): the lowest ECE any single temperature reaches there.
 
 Usage: python bench/shift_temperature.py --workdir xs --method cnnsumu_all --tag final
            [--truncate 0,100,40,20] [--json FILE]
@@ -35,6 +36,16 @@ from training.crosssurvey.shared_sets import import_shared, load_shared  # noqa:
 
 #: Folds with fewer left-out curves are scored but too small to report on their own.
 MIN_FOLD = 20
+#: Factors searched for the survey's own best one (a bound, not a method: it needs labels).
+OWN_BEST_GRID = np.exp(np.linspace(np.log(0.5), np.log(8.0), 57))
+
+
+def own_best_ece(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """(factor, ECE) of the factor that minimises this very set's ECE: the lowest ECE any
+    single temperature could reach on the survey, which bounds what a shift factor can do."""
+    eces = [expected_calibration_error(y, temperature_scaled(p, f)) for f in OWN_BEST_GRID]
+    k = int(np.argmin(eces))
+    return float(OWN_BEST_GRID[k]), float(eces[k])
 
 
 def fold_predictions(workdir: Path, method: str, tag: str, data: Path,
@@ -73,10 +84,13 @@ def nested_table(found: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]],
             q = temperature_scaled(p, factor)
             scored[n].append((y, p, q))
             if len(y) >= MIN_FOLD:
+                best_factor, best_ece = own_best_ece(y, p)
                 rows.append({"left_out": survey, "truncate": n, "n": len(y),
                              "factor": round(factor, 3),
                              "ece_before": round(expected_calibration_error(y, p), 4),
-                             "ece_after": round(expected_calibration_error(y, q), 4)})
+                             "ece_after": round(expected_calibration_error(y, q), 4),
+                             "own_best_factor": round(best_factor, 3),
+                             "ece_own_best": round(best_ece, 4)})
     for n, parts in scored.items():
         y = np.concatenate([a for a, _, _ in parts])
         rows.append({"left_out": "ALL", "truncate": n, "n": len(y),
@@ -102,8 +116,10 @@ def main() -> None:
                                            truncations), truncations)
     for row in result["rows"]:
         factor = f"x{row['factor']:.2f}" if "factor" in row else "     "
+        best = (f"  (its own best factor x{row['own_best_factor']:.2f}: "
+                f"{row['ece_own_best']:.3f})" if "ece_own_best" in row else "")
         print(f"{row['left_out']:10s} {row['truncate']:4d} n={row['n']:5d} {factor} "
-              f"ECE {row['ece_before']:.3f} -> {row['ece_after']:.3f}")
+              f"ECE {row['ece_before']:.3f} -> {row['ece_after']:.3f}{best}")
     print(f"factor fitted on every fold: {result['factor_all_folds']:.3f}")
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
