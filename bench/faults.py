@@ -24,7 +24,9 @@ the plugin's `exit_codes` and `seconds`. Scenarios:
   /readyz 503 during the outage;
 * `broker-restart` / `broker-pause` — the broker is stopped for `--outage` seconds and
   started again on the same data, or frozen with SIGSTOP (at most 30 s) and resumed:
-  0 lost, the plugin still running, /readyz 503 during the outage (private broker only).
+  0 lost, the plugin still running, /readyz 503 during the outage (private broker only;
+  the outage is stretched until /readyz says 503, up to the plugin's detection bound of
+  12 s, and `unready_after_s` says when it did).
 * `auth` — a broker of its own with SASL/SCRAM-SHA-512 over TLS (a CA made with openssl):
   the right password classifies every alert, a wrong one exits 2 with one line, and the
   password is in no log line, /metrics answer or record (`password_hits` 0).
@@ -646,6 +648,18 @@ def readiness(port: int) -> int | None:
     return http_get(port, "/readyz")[0] or None
 
 
+def _unready_within_s() -> float:
+    """The longest a running plugin may take to answer 503 once the broker is frozen: the
+    idle probe's interval and timeout (or the flush stall, which is shorter), plus slack for
+    a loaded machine."""
+    from broker_plugin.serving.consumer import IDLE_PROBE_INTERVAL_S, IDLE_PROBE_TIMEOUT_S
+
+    return IDLE_PROBE_INTERVAL_S + IDLE_PROBE_TIMEOUT_S + 4.0
+
+
+UNREADY_WITHIN_S = _unready_within_s()
+
+
 def broker_outage(bootstrap: str, work: Path, kafka_state: Path, n: int, rate: float,
                   down_s: float, pause: bool, seed: int = 4) -> Outcome:
     """Stop the broker mid-stream and start it again on the same data (or freeze it with
@@ -670,10 +684,19 @@ def broker_outage(bootstrap: str, work: Path, kafka_state: Path, n: int, rate: f
             os.kill(broker, signal.SIGSTOP)
         else:
             stop_local_kafka(kafka_state)
-        until = time.monotonic() + down_s
-        while time.monotonic() < until:
+        # The outage lasts down_s, and longer (up to the plugin's detection bound) until
+        # /readyz has said 503: a frozen broker raises no error, so an idle plugin sees it
+        # only through its idle probe, up to UNREADY_WITHIN_S after the last message.
+        down = time.monotonic()
+        until, latest = down + down_s, down + max(down_s, UNREADY_WITHIN_S)
+        unready_after = None
+        while (now := time.monotonic()) < until or (unready_after is None and now < latest):
             statuses.append(readiness(port))
+            if statuses[-1] == 503 and unready_after is None:
+                unready_after = round(now - down, 1)
             time.sleep(0.5)
+        outcome.extra["unready_after_s"] = unready_after
+        down_s = round(time.monotonic() - down, 1)
         if pause:
             os.kill(broker, signal.SIGCONT)
         else:
