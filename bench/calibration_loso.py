@@ -203,7 +203,8 @@ def main() -> None:
               for c in load_curves(args.workdir / "sets" / name)]
     runs = sorted((args.workdir / "runs" / args.method).iterdir())
     simulated = simulated_at_surveys(args.sim_at_surveys,
-                                     write_cadences(curves, args.workdir), args.seed)
+                                     write_cadences(curves, args.workdir),
+                                     args.seed) if args.sim_at_surveys > 0 else []
     results = []
     for run in runs:
         if not (run / "split.csv").is_file():

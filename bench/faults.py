@@ -648,18 +648,6 @@ def readiness(port: int) -> int | None:
     return http_get(port, "/readyz")[0] or None
 
 
-def _unready_within_s() -> float:
-    """The longest a running plugin may take to answer 503 once the broker is frozen: the
-    idle probe's interval and timeout (or the flush stall, which is shorter), plus slack for
-    a loaded machine."""
-    from broker_plugin.serving.consumer import IDLE_PROBE_INTERVAL_S, IDLE_PROBE_TIMEOUT_S
-
-    return IDLE_PROBE_INTERVAL_S + IDLE_PROBE_TIMEOUT_S + 4.0
-
-
-UNREADY_WITHIN_S = _unready_within_s()
-
-
 def broker_outage(bootstrap: str, work: Path, kafka_state: Path, n: int, rate: float,
                   down_s: float, pause: bool, seed: int = 4) -> Outcome:
     """Stop the broker mid-stream and start it again on the same data (or freeze it with
@@ -684,11 +672,15 @@ def broker_outage(bootstrap: str, work: Path, kafka_state: Path, n: int, rate: f
             os.kill(broker, signal.SIGSTOP)
         else:
             stop_local_kafka(kafka_state)
-        # The outage lasts down_s, and longer (up to the plugin's detection bound) until
-        # /readyz has said 503: a frozen broker raises no error, so an idle plugin sees it
-        # only through its idle probe, up to UNREADY_WITHIN_S after the last message.
+        # The outage lasts down_s, and longer until /readyz has said 503, up to the plugin's
+        # detection bound: a frozen broker raises no error, so an idle plugin sees it only
+        # through its idle probe (its interval plus its timeout after the last message; the
+        # flush stall is shorter), plus slack for a loaded machine.
+        from broker_plugin.serving.consumer import IDLE_PROBE_INTERVAL_S, IDLE_PROBE_TIMEOUT_S
+
         down = time.monotonic()
-        until, latest = down + down_s, down + max(down_s, UNREADY_WITHIN_S)
+        detected_within = IDLE_PROBE_INTERVAL_S + IDLE_PROBE_TIMEOUT_S + 4.0
+        until, latest = down + down_s, down + max(down_s, detected_within)
         unready_after = None
         while (now := time.monotonic()) < until or (unready_after is None and now < latest):
             statuses.append(readiness(port))

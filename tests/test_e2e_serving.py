@@ -164,12 +164,12 @@ def test_sigkill_mid_stream_loses_nothing(bootstrap: str, model: Path, schema_di
         assert reader.messages, "the first consumer produced nothing before the kill"
         produce_all(bootstrap, topics["in"], alerts[half:])  # the stream goes on
 
-        second = _run_cli(bootstrap, topics, model, schema_dir, *quick)
         expected = {_alert_id(p) for p in alerts}
 
         def ids_of(messages: list) -> set[str]:
             return {json.loads(m.value())["alert_id"] for m in messages}
 
+        second = _run_cli(bootstrap, topics, model, schema_dir, *quick)
         try:
             # Distinct ids, not a record count: the batch in flight at the kill is redelivered
             # (at-least-once), so 60 records can arrive before 60 distinct alerts have.

@@ -48,6 +48,8 @@ def simulated_at_surveys(n_per_class: int, cadences: dict[str, Path], seed: int,
     from training.cadence_transfer import load_cadence_templates
     from training.simulator.simulate import simulate_curves
 
+    if n_per_class <= 0:  # without it every survey's curves would be read for nothing
+        return []
     out: list[LightCurve] = []
     for k, (survey, directory) in enumerate(sorted(cadences.items())):
         templates = load_cadence_templates([directory])
