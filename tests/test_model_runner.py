@@ -246,3 +246,22 @@ def test_overlapped_pipeline_answers_as_one_piece(cnn_model_dir: Path) -> None:
     np.testing.assert_array_equal(many.unknown, one.unknown)
     assert many.predicted == one.predicted
     assert set(many.times.seconds) >= {"decode", "features", "inference", "build"}
+
+
+def test_runs_in_length_order_answer_in_input_order(cnn_model_dir: Path) -> None:
+    """The runner sorts rows by data length into small runs; answers come back in the order
+    of the input, equal to classifying each row on its own."""
+    from broker_plugin.serving.classifier import data_lengths
+
+    _, card = load_model_dir(cnn_model_dir)
+    curves, _, _ = evaluation_set()
+    x = curve_inputs(curves, card.features, card.min_points).features.x
+    x = x[np.random.default_rng(0).permutation(len(x))]
+    lengths = data_lengths(x)
+    assert len(np.unique(lengths)) > 3  # the set really mixes lengths
+    classifier = Classifier(cnn_model_dir)
+    batched, batched_scores = classifier.predict_scored(x, chunk=4)
+    single = [classifier.predict_scored(x[i:i + 1]) for i in range(len(x))]
+    assert np.max(np.abs(batched - np.concatenate([s[0] for s in single]))) <= 1e-6
+    if batched_scores is not None:
+        assert np.max(np.abs(batched_scores - np.concatenate([s[1] for s in single]))) <= 1e-6

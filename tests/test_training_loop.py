@@ -347,3 +347,54 @@ def test_weight_averaging_trains_and_reports_the_averaged_epochs() -> None:
     result = train_classifier(data, data, config, progress=False)
     assert result.extra == {"averaged_epochs": 3} and result.best_epoch == 4
     assert 0.0 <= result.best_score <= 1.0
+
+
+def _padded_rows(n: int, length: int, seed: int) -> np.ndarray:
+    """Rows of random data followed by zero padding, lengths 0…length (ends included)."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 2, length), np.float32)
+    sizes = rng.integers(0, length + 1, n)
+    sizes[:3] = (0, 1, length)
+    for row, size in enumerate(sizes):
+        x[row, 0, :size] = rng.exponential(1.0, size)
+        x[row, 1, :size] = rng.normal(0.0, 0.3, size)
+    return x
+
+
+@pytest.mark.parametrize("cut", [1, 7, 60, 150, 300])
+def test_eval_pass_over_padding_equals_the_full_pass(cut: int) -> None:
+    """The eval-mode shortcut (blocks only where a row has data, a constant elsewhere) gives
+    exactly what running every block over all 300 steps gives, with BN statistics that make
+    the padding's constant non-trivial."""
+    from training.classifier.model import VariableStarCNN
+
+    torch.manual_seed(0)
+    model = VariableStarCNN(5, summary=True)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+    model.eval()
+    x = torch.as_tensor(_padded_rows(16, 300, seed=cut))
+    x[:, :, cut:] = 0
+    with torch.no_grad():
+        full = model.features(model.scaling(x)).flatten(1)
+        assert torch.equal(model.convolutions(x), full)
+        model.train()  # batch-statistics BN sees the padding: the plain pass, unchanged
+        assert torch.equal(model.convolutions(x), model.features(model.scaling(x)).flatten(1))
+
+
+def test_exported_graph_skips_padding_with_the_same_answers(tmp_path) -> None:
+    """The ONNX graph cuts each run at its longest row: the same probabilities whether the
+    rows run together, alone, or after the serving runner sorted them by length."""
+    from training.classifier.export import export_onnx, onnx_probabilities, parity
+    from training.classifier.model import VariableStarCNN
+
+    torch.manual_seed(1)
+    model = VariableStarCNN(4, summary=True).eval()
+    x = _padded_rows(40, 300, seed=5)
+    path = export_onnx(model, tmp_path / "m.onnx", 300)
+    together = onnx_probabilities(path, x)
+    alone = np.concatenate([onnx_probabilities(path, x[i:i + 1]) for i in range(len(x))])
+    assert np.max(np.abs(together - alone)) < 1e-6
+    assert parity(model, path, x) < 1e-5

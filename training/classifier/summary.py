@@ -52,6 +52,24 @@ NAMES: tuple[str, ...] = (
 )
 
 
+def pair_counts(x: torch.Tensor) -> torch.Tensor:
+    """(N, 1) int64: per row, how many leading positions of (N, 2, L) hold data (the rest is
+    zero padding; a row's last non-zero pair ends its data)."""
+    position = torch.arange(x.shape[2], device=x.device).view(1, -1)
+    nonzero = (x[:, 0].abs() + x[:, 1].abs()) > 0
+    return torch.amax(torch.where(nonzero, position + 1, torch.zeros_like(position)),
+                      dim=1, keepdim=True)
+
+
+def without_padding(x: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """`x` cut after the batch's longest row (at least one position).
+
+    Why: serving's rows are mostly padding (a 300-point LSST alert gives each band about 50
+    pairs), and everything computed here and in the convolutions' data zone ignores it;
+    slicing inside the graph makes the cost follow the data, not the padded length."""
+    return x[:, :, :torch.clamp(counts.max(), min=1)]
+
+
 def _masked_quantiles(values: torch.Tensor, valid: torch.Tensor,
                       quantiles: torch.Tensor) -> torch.Tensor:
     """Per-row quantiles (nearest rank) over the valid entries; rows with none give 0."""
@@ -87,10 +105,10 @@ class SequenceSummary(nn.Module):
         # Every pair of every step in one (N, P) row, its lag bin counted edge by edge, then
         # one scatter-add per sum: onnxruntime runs this ~3x faster than per-step one-hot
         # bin masks, whose (N, L, bins) temporaries dominated the whole model's inference.
+        # A step longer than the (trimmed) rows gives empty slices; no shape test, so the
+        # exported graph keeps every step whatever the example's length.
         lags, squares, pairs = [], [], []
         for step in PAIR_STEPS:
-            if step >= time.shape[1]:
-                break
             lags.append(time[:, step:] - time[:, :-step])
             squares.append((mag[:, step:] - mag[:, :-step]) ** 2)
             pairs.append(valid[:, step:] & valid[:, :-step])
@@ -108,12 +126,10 @@ class SequenceSummary(nn.Module):
         return torch.where(counts > 0, value, torch.full_like(value, EMPTY_BIN))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_pairs = pair_counts(x)
+        x = without_padding(x, n_pairs)
         dt, dm = x[:, 0], x[:, 1]
-        size = dt.shape[1]
-        position = torch.arange(size, device=x.device).view(1, -1)
-        nonzero = (dt.abs() + dm.abs()) > 0
-        n_pairs = torch.amax(torch.where(nonzero, position + 1, torch.zeros_like(position)),
-                             dim=1, keepdim=True)
+        position = torch.arange(dt.shape[1], device=x.device).view(1, -1)
         pair_valid = position < n_pairs
         dm = torch.where(pair_valid, dm, torch.zeros_like(dm))
         # Magnitudes up to a constant: point 0 at 0, point i+1 at the sum of the first i+1 Δm.
