@@ -21,7 +21,8 @@ from broker_plugin.model_card import (
 )
 
 #: Rows per onnxruntime call: small enough that length-sorted runs are tight, large
-#: enough that the call's fixed cost stays small (bench/bench_ort_settings.py).
+#: enough that the call's fixed cost stays small (bench/bench_padding.py: 2.21x at 128,
+#: 2.15x at 64, 1.74x for unsorted runs of 1,024).
 ROWS_PER_RUN = 128
 
 

@@ -153,7 +153,6 @@ class VariableStarCNN(nn.Module):
             learnt = torch.cat([learnt, stats], dim=1)
         return self.head(learnt)
 
-
     def convolutions(self, x: torch.Tensor) -> torch.Tensor:
         """Flattened features of the conv blocks.
 
